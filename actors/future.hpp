@@ -1,0 +1,282 @@
+// troupe::future<T>: the result of work that runs elsewhere (a thread pool task, a process pool
+// task), in the spirit of concurrent.futures.Future.
+//
+//   result()              blocks until done; returns the value or throws the task's exception
+//                         (thread pool) or troupe::task_error (remote failures)
+//   wait_for(d)           blocks at most d; true once done
+//   done()                never blocks
+//   error()               the failure as a caf::error (none while running or on success)
+//   add_done_callback(f)  f(future) runs once when done: at once in the caller's thread if the
+//                         future is already done, else in the thread that completes it
+//
+// Futures are cheap shared handles; copies refer to the same result. A future completes exactly
+// once. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <caf/error.hpp>
+
+#include "troupe/messages/error.hpp"
+
+namespace troupe {
+
+/// Thrown by future::result() when the work failed with an error rather than an exception
+/// (remote task failures, lost workers, cancellation).
+class task_error : public std::runtime_error {
+public:
+  explicit task_error(caf::error err)
+    : std::runtime_error(describe(err)), error_(std::move(err)) {
+  }
+  const caf::error& error() const noexcept {
+    return error_;
+  }
+
+private:
+  caf::error error_;
+};
+
+template <class T>
+class future;
+
+namespace detail {
+
+template <class T>
+using stored_t = std::conditional_t<std::is_void<T>::value, std::monostate, T>;
+
+template <class T>
+class future_state {
+public:
+  using callback = std::function<void()>;
+
+  bool done() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return done_;
+  }
+
+  void wait() const {
+    std::unique_lock<std::mutex> guard{mtx_};
+    cv_.wait(guard, [this] { return done_; });
+  }
+
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
+    std::unique_lock<std::mutex> guard{mtx_};
+    return cv_.wait_for(guard, timeout, [this] { return done_; });
+  }
+
+  // Completion: exactly one of these wins; later calls are ignored and return false.
+  bool set_value(stored_t<T> value) {
+    return complete([&] { value_.emplace(std::move(value)); });
+  }
+  bool set_exception(std::exception_ptr ex, caf::error err) {
+    return complete([&] {
+      exception_ = std::move(ex);
+      error_ = std::move(err);
+    });
+  }
+  bool set_error(caf::error err) {
+    return complete([&] { error_ = std::move(err); });
+  }
+
+  void on_done(callback f) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (!done_) {
+        callbacks_.push_back(std::move(f));
+        return;
+      }
+    }
+    f();
+  }
+
+  // Preconditions for the accessors below: done().
+  const caf::error& error() const {
+    return error_;
+  }
+  std::exception_ptr exception() const {
+    return exception_;
+  }
+  stored_t<T>& value() {
+    return *value_;
+  }
+
+private:
+  template <class Assign>
+  bool complete(Assign assign) {
+    std::vector<callback> callbacks;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (done_)
+        return false;
+      assign();
+      done_ = true;
+      callbacks.swap(callbacks_);
+    }
+    cv_.notify_all();
+    for (auto& f : callbacks)
+      f();
+    return true;
+  }
+
+  mutable std::mutex mtx_;
+  mutable std::condition_variable cv_;
+  bool done_ = false;
+  std::optional<stored_t<T>> value_;
+  std::exception_ptr exception_;
+  caf::error error_;
+  std::vector<callback> callbacks_;
+};
+
+}  // namespace detail
+
+template <class T>
+class future {
+public:
+  using value_type = T;
+  using state_ptr = std::shared_ptr<detail::future_state<T>>;
+
+  future() = default;
+  explicit future(state_ptr state) : state_(std::move(state)) {
+  }
+
+  bool valid() const noexcept {
+    return state_ != nullptr;
+  }
+
+  bool done() const {
+    return state_->done();
+  }
+
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
+    return state_->wait_for(timeout);
+  }
+
+  /// Blocks until done. Returns the value, or rethrows the task's exception, or throws
+  /// task_error for failures without an exception. Returns a copy: a future may be shared.
+  T result() const {
+    state_->wait();
+    if (auto ex = state_->exception())
+      std::rethrow_exception(ex);
+    if (const auto& err = state_->error())
+      throw task_error{err};
+    if constexpr (!std::is_void<T>::value)
+      return state_->value();
+  }
+
+  /// The failure, or none. Blocks until done.
+  caf::error error() const {
+    state_->wait();
+    return state_->error();
+  }
+
+  /// Calls f(*this) once the future is done (see the header comment for the thread).
+  template <class F>
+  void add_done_callback(F f) const {
+    auto self = *this;
+    state_->on_done([self, f = std::move(f)]() mutable { f(self); });
+  }
+
+  /// The shared state, for producers of results (pools).
+  const state_ptr& state() const noexcept {
+    return state_;
+  }
+
+private:
+  state_ptr state_;
+};
+
+/// Makes a pending future and its state, for code that produces results.
+template <class T>
+future<T> make_pending_future() {
+  return future<T>{std::make_shared<detail::future_state<T>>()};
+}
+
+/// Iterates over futures in the order they complete, like concurrent.futures.as_completed.
+/// Each step blocks until the next future is done. The futures must outlive the iteration.
+///
+///   for (auto& f : troupe::as_completed(futures)) use(f.result());
+template <class T>
+class as_completed {
+public:
+  explicit as_completed(const std::vector<future<T>>& futures)
+    : futures_(&futures), queue_(std::make_shared<completion_queue>()) {
+    for (size_t i = 0; i < futures.size(); ++i)
+      futures[i].add_done_callback([q = queue_, i](const future<T>&) { q->push(i); });
+  }
+
+  class iterator {
+  public:
+    iterator(as_completed* owner, size_t taken) : owner_(owner), taken_(taken) {
+      fetch();
+    }
+    const future<T>& operator*() const {
+      return (*owner_->futures_)[current_];
+    }
+    const future<T>* operator->() const {
+      return &**this;
+    }
+    iterator& operator++() {
+      ++taken_;
+      fetch();
+      return *this;
+    }
+    bool operator!=(const iterator& other) const {
+      return taken_ != other.taken_;
+    }
+
+  private:
+    void fetch() {
+      if (owner_ && taken_ < owner_->futures_->size())
+        current_ = owner_->queue_->pop();
+    }
+    as_completed* owner_;
+    size_t taken_;
+    size_t current_ = 0;
+  };
+
+  iterator begin() {
+    return iterator{this, 0};
+  }
+  iterator end() {
+    return iterator{nullptr, futures_->size()};
+  }
+
+private:
+  struct completion_queue {
+    std::mutex mtx;
+    std::condition_variable cv;
+    std::vector<size_t> ready;
+    size_t next = 0;
+    void push(size_t i) {
+      {
+        std::lock_guard<std::mutex> guard{mtx};
+        ready.push_back(i);
+      }
+      cv.notify_one();
+    }
+    size_t pop() {
+      std::unique_lock<std::mutex> guard{mtx};
+      cv.wait(guard, [this] { return next < ready.size(); });
+      return ready[next++];
+    }
+  };
+
+  const std::vector<future<T>>* futures_;
+  std::shared_ptr<completion_queue> queue_;
+};
+
+}  // namespace troupe

@@ -1,0 +1,864 @@
+#include "troupe/nodes/connection.hpp"
+
+#include <mutex>
+#include <typeindex>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <caf/actor_proxy.hpp>
+#include <caf/actor_registry.hpp>
+#include <caf/io/broker.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/make_actor.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/send.hpp>
+#include <caf/system_messages.hpp>
+
+#include "troupe/actors/atoms.hpp"
+#include "troupe/messages/registry.hpp"
+#include "troupe/messages/wire.pb.h"
+#include "troupe/nodes/log.hpp"
+
+namespace troupe::detail {
+namespace {
+
+using handshake_deadline_atom = caf::atom_constant<caf::atom("hsdeadline")>;
+
+constexpr size_t read_chunk = 64 * 1024;
+
+// -- errors on the wire -------------------------------------------------------------------------
+
+wire::Error to_wire(const caf::error& err) {
+  wire::Error out;
+  out.set_code(err.code());
+  out.set_category(to_string(err.category()));
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    out.set_message(ctx.get_as<std::string>(0));
+  else if (!ctx.empty())
+    out.set_message(to_string(ctx));
+  return out;
+}
+
+caf::error from_wire(const wire::Error& err) {
+  if (err.code() == 0)
+    return caf::error{};
+  auto category = caf::atom_from_string(err.category());
+  if (err.message().empty())
+    return caf::error{static_cast<uint8_t>(err.code()), category};
+  return caf::error{static_cast<uint8_t>(err.code()), category, caf::make_message(err.message())};
+}
+
+const std::string& error_type_name() {
+  return protobuf_name<wire::Error>();
+}
+
+// -- state shared by a connection's broker and its proxies --------------------------------------
+
+struct request_key {
+  caf::actor_id requester;
+  uint64_t request_id;
+  bool operator==(const request_key& other) const {
+    return requester == other.requester && request_id == other.request_id;
+  }
+};
+
+struct request_key_hash {
+  size_t operator()(const request_key& k) const {
+    return std::hash<uint64_t>{}(k.requester * 0x9E3779B97F4A7C15ull ^ k.request_id);
+  }
+};
+
+struct pending_request {
+  caf::strong_actor_ptr requester;
+  caf::message_id mid;
+};
+
+enum class send_status { sent, closed, not_serializable, too_large };
+
+class remote_proxy;
+
+// Everything a sender thread touches lives here, behind one mutex: the outbox, the numbering of
+// payload types (which must follow the order frames are appended), the requests in flight (for
+// failing them fast), and which local actors the peer knows (to tell it when they terminate).
+class link_state : public std::enable_shared_from_this<link_state> {
+public:
+  link_state(caf::actor_system& sys, caf::actor broker) : sys_(sys), broker_(std::move(broker)) {
+  }
+
+  caf::actor_system& system() {
+    return sys_;
+  }
+
+  void established(size_t peer_max_frame, caf::node_id peer) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    peer_max_frame_ = peer_max_frame;
+    peer_node_ = std::move(peer);
+  }
+
+  const caf::node_id& peer_node() const {
+    return peer_node_;
+  }
+
+  // Encodes one message from a local sender into the outbox.
+  send_status send(const wire::envelope_header& proto_header, const caf::type_erased_tuple& content,
+                   const caf::strong_actor_ptr& requester, caf::message_id mid,
+                   std::string& problem) {
+    caf::actor to_wake;
+    send_status status;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (closed_)
+        return send_status::closed;
+      status = encode(proto_header, content, problem);
+      if (status != send_status::sent)
+        return status;
+      if (requester && mid.is_request())
+        pending_.emplace(request_key{requester->id(), mid.request_id().integer_value()},
+                         pending_request{requester, mid});
+      to_wake = wake_locked();
+    }
+    if (to_wake)
+      caf::anon_send(to_wake, flush_atom::value);
+    return status;
+  }
+
+  // Appends a control frame built by `write` (any thread). False once closed.
+  template <class Write>
+  bool append(Write write) {
+    caf::actor to_wake;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (closed_)
+        return false;
+      write(outbox_);
+      to_wake = wake_locked();
+    }
+    if (to_wake)
+      caf::anon_send(to_wake, flush_atom::value);
+    return true;
+  }
+
+  // Moves the outbox into `dst` (the socket's write buffer). Broker thread only.
+  bool drain_into(std::vector<char>& dst) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    wakeup_pending_ = false;
+    if (outbox_.empty())
+      return false;
+    if (dst.empty())
+      dst.swap(outbox_);
+    else
+      dst.insert(dst.end(), outbox_.begin(), outbox_.end());
+    outbox_.clear();
+    return true;
+  }
+
+  // The response to a request arrived: it no longer needs failing on close.
+  void answered(caf::actor_id requester, uint64_t request_id) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    pending_.erase(request_key{requester, request_id});
+  }
+
+  // Closes the link; returns the requests that will never be answered now.
+  std::vector<pending_request> close() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    closed_ = true;
+    broker_ = nullptr;
+    std::vector<pending_request> result;
+    result.reserve(pending_.size());
+    for (auto& kv : pending_)
+      result.push_back(std::move(kv.second));
+    pending_.clear();
+    outbox_.clear();
+    return result;
+  }
+
+  // Makes a local actor reachable by the peer: it can be found by id, and its termination is
+  // reported to the peer (ActorDown) so that the peer's proxy and monitors learn of it.
+  void export_actor(const caf::strong_actor_ptr& actor);
+
+private:
+  caf::actor wake_locked() {
+    if (wakeup_pending_ || !broker_)
+      return nullptr;
+    wakeup_pending_ = true;
+    return broker_;
+  }
+
+  void actor_down(caf::actor_id id, const caf::error& reason) {
+    append([&](std::vector<char>& out) {
+      wire::ActorDown down;
+      down.set_actor(id);
+      if (reason)
+        *down.mutable_reason() = to_wire(reason);
+      wire::append_frame(out, wire::kind::actor_down, down);
+    });
+    std::lock_guard<std::mutex> guard{mtx_};
+    exported_.erase(id);
+  }
+
+  send_status encode(wire::envelope_header h, const caf::type_erased_tuple& content,
+                     std::string& problem) {
+    if (content.empty()) {
+      wire::append_envelope(outbox_, h, std::string_view{});
+      return send_status::sent;
+    }
+    if (content.size() != 1) {
+      problem = "a message of " + std::to_string(content.size())
+                + " values (only one Protobuf message crosses nodes): " + content.stringify();
+      return send_status::not_serializable;
+    }
+    if (content.match_element<caf::error>(0)) {
+      auto err = to_wire(*static_cast<const caf::error*>(content.get(0)));
+      h.type_id = type_id_for(std::type_index{typeid(wire::Error)}, error_type_name(), h);
+      return append_checked(h, err, problem);
+    }
+    auto rtti = content.type(0);
+    const message_codec* codec = rtti.second ? message_registry::instance().find(*rtti.second)
+                                             : nullptr;
+    if (!codec) {
+      problem = "type of " + content.stringify()
+                + " is not a registered Protobuf message (troupe::config::add_messages)";
+      return send_status::not_serializable;
+    }
+    const auto& payload = codec->view(content.get(0));
+    h.type_id = type_id_for(codec->type, codec->name, h);
+    return append_checked(h, payload, problem);
+  }
+
+  uint32_t type_id_for(std::type_index type, const std::string& name, wire::envelope_header& h) {
+    auto i = out_types_.find(type);
+    if (i != out_types_.end())
+      return i->second;
+    auto id = next_type_id_++;
+    out_types_.emplace(type, id);
+    h.type_name = name;  // the first frame of a type binds its number
+    return id;
+  }
+
+  send_status append_checked(const wire::envelope_header& h,
+                             const google::protobuf::MessageLite& payload, std::string& problem) {
+    auto size = wire::envelope_frame_size(h, payload.ByteSizeLong());
+    if (size > peer_max_frame_) {
+      problem = payload.GetTypeName() + " of " + std::to_string(size)
+                + " bytes exceeds the peer's frame limit of " + std::to_string(peer_max_frame_);
+      if (!h.type_name.empty())
+        out_types_.erase(std::type_index{typeid(payload)});
+      return send_status::too_large;
+    }
+    wire::append_envelope(outbox_, h, &payload);
+    return send_status::sent;
+  }
+
+  caf::actor_system& sys_;
+  std::mutex mtx_;
+  caf::actor broker_;  // reset on close
+  std::vector<char> outbox_;
+  bool wakeup_pending_ = false;
+  bool closed_ = false;
+  size_t peer_max_frame_ = wire::default_max_frame_size;
+  caf::node_id peer_node_;
+  std::unordered_map<std::type_index, uint32_t> out_types_;
+  uint32_t next_type_id_ = 1;
+  std::unordered_map<request_key, pending_request, request_key_hash> pending_;
+  std::unordered_set<caf::actor_id> exported_;
+};
+
+// -- proxies --------------------------------------------------------------------------------------
+
+// A remote actor, here. Messages to it are encoded on the sender's thread into the link's
+// outbox. Links and monitors stay local: a proxy terminates (and its monitors fire) when the
+// remote actor terminates or its node is lost.
+class remote_proxy final : public caf::actor_proxy {
+public:
+  remote_proxy(caf::actor_config& cfg, std::shared_ptr<link_state> link)
+    : actor_proxy(cfg), link_(std::move(link)) {
+  }
+
+  const char* name() const override {
+    return "troupe.remote_proxy";
+  }
+
+  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) override {
+    auto& content = what->content();
+    if (content.match_elements<caf::exit_msg>() || content.match_elements<caf::down_msg>())
+      return;
+    auto mid = what->mid;
+    wire::envelope_header h;
+    h.target = id();
+    h.request_id = mid.is_async() ? 0 : mid.request_id().integer_value();
+    h.is_response = mid.is_response();
+    h.urgent = mid.is_urgent_message();
+    caf::strong_actor_ptr sender = what->sender;
+    if (sender && dynamic_cast<remote_proxy*>(sender->get()) != nullptr) {
+      // An actor of a third node: troupe does not route between nodes, so the peer could not
+      // answer it. Deliver anonymously rather than misaddressed.
+      sender = nullptr;
+    }
+    if (sender) {
+      h.sender = sender->id();
+      link_->export_actor(sender);
+    }
+    std::string problem;
+    switch (link_->send(h, content, sender, mid, problem)) {
+      case send_status::sent:
+        return;
+      case send_status::closed:
+        reply_error(*what, make_error(errc::node_down, "connection to the actor's node is closed"));
+        return;
+      case send_status::not_serializable:
+        log::get().error("cannot send to remote actor {}: {}", id(), problem);
+        reply_error(*what, make_error(errc::not_serializable, problem));
+        return;
+      case send_status::too_large:
+        log::get().error("refused to send to remote actor {}: {}", id(), problem);
+        reply_error(*what, make_error(errc::message_too_large, problem));
+        return;
+    }
+  }
+
+  void kill_proxy(caf::execution_unit* ctx, caf::error reason) override {
+    cleanup(std::move(reason), ctx);
+  }
+
+private:
+  // A request that cannot be sent is answered with the reason (CAF's bounce() would always
+  // say request_receiver_down); a one-way message is logged above.
+  static void reply_error(const caf::mailbox_element& what, caf::error err) {
+    if (what.sender && what.mid.is_request())
+      what.sender->enqueue(nullptr, what.mid.response_id(), caf::make_message(std::move(err)),
+                           nullptr);
+  }
+
+  std::shared_ptr<link_state> link_;
+};
+
+void link_state::export_actor(const caf::strong_actor_ptr& actor) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (closed_ || !exported_.insert(actor->id()).second)
+      return;
+  }
+  sys_.registry().put(actor->id(), actor);
+  std::weak_ptr<link_state> weak = shared_from_this();
+  auto id = actor->id();
+  actor->get()->attach_functor([weak, id](const caf::error& reason) {
+    if (auto link = weak.lock())
+      link->actor_down(id, reason);
+  });
+}
+
+// -- the broker -----------------------------------------------------------------------------------
+
+class connection_broker : public caf::io::broker {
+public:
+  explicit connection_broker(caf::actor_config& cfg) : caf::io::broker(cfg) {
+  }
+
+  const char* name() const override {
+    return "troupe.connection";
+  }
+
+  caf::behavior start(caf::io::connection_handle handle, connection_config config);
+
+private:
+  using clock = std::chrono::steady_clock;
+
+  // -- input --
+  void on_bytes(const std::vector<char>& bytes);
+  void on_frame(const wire::frame_view& frame);
+  void on_handshake_frame(const wire::frame_view& frame);
+  void on_envelope(std::string_view body);
+  void on_actor_down(std::string_view body);
+  void on_spawn_request(std::string_view body);
+  void on_spawn_response(std::string_view body);
+  void on_goodbye(std::string_view body);
+
+  // -- output --
+  void write_direct(const std::vector<char>& bytes);
+  void drain();
+  void reject(const wire::Envelope& env, errc code, const std::string& detail);
+  void respond_error(const wire::Envelope& env, const caf::error& err);
+  void spawn_remote(const std::string& type, const caf::message& args, caf::response_promise rp);
+
+  // -- lifecycle --
+  void on_established();
+  void on_tick();
+  void shutdown(caf::error reason, bool say_goodbye);
+  caf::strong_actor_ptr proxy_for(caf::actor_id id);
+
+  caf::io::connection_handle hdl_;
+  connection_config cfg_;
+  std::shared_ptr<link_state> link_;
+  wire::frame_decoder decoder_;
+  std::unique_ptr<wire::handshake> handshake_;
+  bool established_ = false;
+  bool closing_ = false;
+  peer_info peer_;
+  clock::time_point last_seen_;
+  uint64_t heartbeat_sequence_ = 0;
+  wire::Envelope scratch_;
+  std::vector<const message_codec*> in_types_;  // index: the peer's type id
+  std::vector<std::string> in_type_names_;
+  std::unordered_map<caf::actor_id, caf::strong_actor_ptr> proxies_;
+  std::unordered_map<uint64_t, caf::response_promise> pending_spawns_;
+  uint64_t next_spawn_id_ = 1;
+};
+
+caf::behavior connection_broker::start(caf::io::connection_handle handle, connection_config config) {
+  hdl_ = handle;
+  cfg_ = std::move(config);
+  link_ = std::make_shared<link_state>(system(), caf::actor_cast<caf::actor>(this));
+  decoder_.set_max_frame_size(wire::handshake_max_frame_size);
+  handshake_ = std::make_unique<wire::handshake>(cfg_.self, cfg_.handshake);
+  last_seen_ = clock::now();
+  configure_read(hdl_, caf::io::receive_policy::at_most(read_chunk));
+  std::vector<char> hello;
+  handshake_->start(hello);
+  write_direct(hello);
+  delayed_send(this, cfg_.handshake_timeout, handshake_deadline_atom::value);
+  set_down_handler([](caf::down_msg&) {});
+  return {
+    [this](caf::io::new_data_msg& msg) {
+      last_seen_ = clock::now();
+      on_bytes(msg.buf);
+      drain();
+    },
+    [this](caf::io::connection_closed_msg&) {
+      shutdown(make_error(errc::node_down, "connection closed by " + cfg_.address), false);
+    },
+    [this](caf::io::data_transferred_msg&) {},
+    [this](flush_atom) { drain(); },
+    [this](tick_atom) { on_tick(); },
+    [this](handshake_deadline_atom) {
+      if (!established_)
+        shutdown(make_error(errc::handshake_timeout,
+                            cfg_.address + " did not complete the handshake in time"),
+                 false);
+    },
+    [this](spawn_atom, std::string& type, caf::message& args) {
+      auto rp = make_response_promise();
+      spawn_remote(type, args, rp);
+      return rp;
+    },
+    [this](close_atom) { shutdown(make_error(errc::shutdown, "closed by this node"), true); },
+  };
+}
+
+void connection_broker::write_direct(const std::vector<char>& bytes) {
+  auto& buf = wr_buf(hdl_);
+  buf.insert(buf.end(), bytes.begin(), bytes.end());
+  flush(hdl_);
+}
+
+void connection_broker::drain() {
+  if (established_ && link_->drain_into(wr_buf(hdl_)))
+    flush(hdl_);
+}
+
+void connection_broker::on_bytes(const std::vector<char>& bytes) {
+  decoder_.feed(bytes.data(), bytes.size());
+  wire::frame_view frame;
+  while (!closing_) {
+    switch (decoder_.next(frame)) {
+      case wire::frame_decoder::status::frame:
+        on_frame(frame);
+        continue;
+      case wire::frame_decoder::status::need_more:
+        return;
+      case wire::frame_decoder::status::too_large: {
+        auto detail = cfg_.address + " announced a frame of " +
+                      std::to_string(decoder_.announced_size()) + " bytes (limit " +
+                      std::to_string(established_ ? cfg_.handshake.max_frame_size
+                                                  : wire::handshake_max_frame_size) +
+                      ")";
+        log::rejected("oversized frame", detail);
+        shutdown(make_error(errc::message_too_large, detail), true);
+        return;
+      }
+      case wire::frame_decoder::status::malformed: {
+        auto detail = cfg_.address + " sent a malformed frame header";
+        log::rejected("malformed frame", detail);
+        shutdown(make_error(errc::protocol_error, detail), true);
+        return;
+      }
+    }
+  }
+}
+
+void connection_broker::on_frame(const wire::frame_view& frame) {
+  if (!established_) {
+    on_handshake_frame(frame);
+    return;
+  }
+  switch (frame.type) {
+    case wire::kind::envelope:
+      on_envelope(frame.body);
+      break;
+    case wire::kind::heartbeat:
+      break;  // any bytes count as a sign of life
+    case wire::kind::actor_down:
+      on_actor_down(frame.body);
+      break;
+    case wire::kind::spawn_request:
+      on_spawn_request(frame.body);
+      break;
+    case wire::kind::spawn_response:
+      on_spawn_response(frame.body);
+      break;
+    case wire::kind::goodbye:
+      on_goodbye(frame.body);
+      break;
+    case wire::kind::hello:
+    case wire::kind::auth: {
+      auto detail = cfg_.address + " sent " + wire::to_string(frame.type) + " after the handshake";
+      log::rejected("out-of-order frame", detail);
+      shutdown(make_error(errc::protocol_error, detail), true);
+      break;
+    }
+  }
+}
+
+void connection_broker::on_handshake_frame(const wire::frame_view& frame) {
+  std::vector<char> out;
+  auto state = handshake_->on_frame(frame, out);
+  if (!out.empty())
+    write_direct(out);
+  if (state == wire::handshake::state::established) {
+    on_established();
+  } else if (state == wire::handshake::state::failed) {
+    auto err = make_error(handshake_->failure_code(), handshake_->failure());
+    log::rejected("handshake", cfg_.address + ": " + handshake_->failure());
+    shutdown(err, false);
+  }
+}
+
+void connection_broker::on_established() {
+  established_ = true;
+  const auto& hello = handshake_->peer();
+  decoder_.set_max_frame_size(cfg_.handshake.max_frame_size);
+  caf::node_id::default_data::host_id_type host{};
+  const auto& host_bytes = hello.node_id().host_id();
+  std::copy_n(host_bytes.begin(), std::min(host.size(), host_bytes.size()), host.begin());
+  peer_.connection_id = cfg_.connection_id;
+  peer_.name = hello.node_name();
+  peer_.node = caf::make_node_id(hello.node_id().process_id(), host);
+  peer_.process_id = hello.node_id().process_id();
+  peer_.address = cfg_.address;
+  peer_.connection = caf::actor_cast<caf::actor>(this);
+  auto max_frame = hello.max_frame_size() > 0 ? hello.max_frame_size()
+                                             : wire::default_max_frame_size;
+  link_->established(max_frame, peer_.node);
+  log::get().info("connected to {} ({})", peer_.name, cfg_.address);
+  if (cfg_.manager)
+    send(cfg_.manager, node_up_atom::value, peer_);
+  delayed_send(this, cfg_.heartbeat_interval, tick_atom::value);
+}
+
+void connection_broker::on_tick() {
+  if (closing_)
+    return;
+  auto silent = clock::now() - last_seen_;
+  if (silent > cfg_.heartbeat_timeout) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(silent).count();
+    shutdown(make_error(errc::node_down, peer_.name + " (" + cfg_.address + ") silent for "
+                                           + std::to_string(ms) + " ms: heartbeat timeout"),
+             false);
+    return;
+  }
+  link_->append([&](std::vector<char>& out) {
+    wire::Heartbeat beat;
+    beat.set_sequence(++heartbeat_sequence_);
+    wire::append_frame(out, wire::kind::heartbeat, beat);
+  });
+  drain();
+  delayed_send(this, cfg_.heartbeat_interval, tick_atom::value);
+}
+
+caf::strong_actor_ptr connection_broker::proxy_for(caf::actor_id id) {
+  auto i = proxies_.find(id);
+  if (i != proxies_.end())
+    return i->second;
+  caf::actor_config proxy_cfg;
+  auto proxy = caf::make_actor<remote_proxy, caf::strong_actor_ptr>(id, peer_.node, &system(),
+                                                                    proxy_cfg, link_);
+  proxies_.emplace(id, proxy);
+  return proxy;
+}
+
+void connection_broker::reject(const wire::Envelope& env, errc code, const std::string& detail) {
+  log::rejected(to_string(code), cfg_.address + ": " + detail);
+  if (env.request_id() != 0 && !env.is_response())
+    respond_error(env, make_error(code, detail));
+}
+
+void connection_broker::respond_error(const wire::Envelope& env, const caf::error& err) {
+  if (env.sender() == 0)
+    return;
+  link_->append([&](std::vector<char>& out) {
+    wire::envelope_header h;
+    h.target = env.sender();
+    h.request_id = env.request_id();
+    h.is_response = true;
+    h.urgent = env.urgent();
+    h.type_name = error_type_name();  // numbered types belong to the proxies' side
+    wire::append_envelope(out, h, to_wire(err).SerializeAsString());
+  });
+}
+
+void connection_broker::on_envelope(std::string_view body) {
+  auto& env = scratch_;
+  if (!env.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    auto detail = cfg_.address + " sent an Envelope that does not parse";
+    log::rejected("malformed envelope", detail);
+    shutdown(make_error(errc::protocol_error, detail), true);
+    return;
+  }
+  // Payload type: a name binds a number on first use; later frames may carry the number only.
+  const message_codec* codec = nullptr;
+  std::string_view type_name;
+  if (!env.type_name().empty()) {
+    type_name = env.type_name();
+    codec = message_registry::instance().find(type_name);
+    if (env.type_id() != 0) {
+      if (env.type_id() > 1'000'000) {
+        reject(env, errc::protocol_error, "type number out of range");
+        return;
+      }
+      if (in_types_.size() <= env.type_id()) {
+        in_types_.resize(env.type_id() + 1, nullptr);
+        in_type_names_.resize(env.type_id() + 1);
+      }
+      in_types_[env.type_id()] = codec;
+      in_type_names_[env.type_id()] = env.type_name();
+    }
+  } else if (env.type_id() != 0) {
+    if (env.type_id() >= in_types_.size() || in_type_names_[env.type_id()].empty()) {
+      reject(env, errc::protocol_error,
+             "type number " + std::to_string(env.type_id()) + " was never declared");
+      return;
+    }
+    codec = in_types_[env.type_id()];
+    type_name = in_type_names_[env.type_id()];
+  }
+  if (!type_name.empty() && !codec) {
+    reject(env, errc::unknown_message_type,
+           "payload type " + std::string{type_name} + " is not registered on this node");
+    return;
+  }
+  caf::message msg;
+  if (codec) {
+    auto decoded = codec->decode(env.payload().data(), env.payload().size());
+    if (!decoded) {
+      reject(env, errc::corrupt_payload, "payload does not parse as " + codec->name);
+      return;
+    }
+    msg = std::move(*decoded);
+    if (env.is_response() && codec->name == error_type_name())
+      msg = caf::make_message(from_wire(msg.get_as<wire::Error>(0)));
+  }
+  auto target = system().registry().get(env.target());
+  if (!target) {
+    if (!env.is_response())
+      reject(env, errc::unknown_actor,
+             "no actor " + std::to_string(env.target()) + " on this node (it may have exited)");
+    return;
+  }
+  uint64_t category = env.urgent() ? 0 : caf::message_id::default_async_value;
+  caf::message_id mid{category};
+  if (env.request_id() != 0) {
+    auto rid = env.request_id() & caf::message_id::request_id_mask;
+    mid = caf::message_id{category | rid
+                          | (env.is_response() ? caf::message_id::response_flag_mask : 0)};
+    if (env.is_response())
+      link_->answered(env.target(), rid);
+  }
+  auto sender = env.sender() != 0 ? proxy_for(env.sender()) : nullptr;
+  target->enqueue(caf::make_mailbox_element(std::move(sender), mid, {}, std::move(msg)), context());
+}
+
+void connection_broker::on_actor_down(std::string_view body) {
+  wire::ActorDown down;
+  if (!down.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    log::rejected("malformed frame", cfg_.address + " sent an ActorDown that does not parse");
+    return;
+  }
+  auto i = proxies_.find(down.actor());
+  if (i == proxies_.end())
+    return;
+  auto proxy = std::move(i->second);
+  proxies_.erase(i);
+  static_cast<caf::actor_proxy*>(proxy->get())->kill_proxy(context(), from_wire(down.reason()));
+}
+
+void connection_broker::on_spawn_request(std::string_view body) {
+  wire::SpawnRequest req;
+  if (!req.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    log::rejected("malformed frame", cfg_.address + " sent a SpawnRequest that does not parse");
+    return;
+  }
+  wire::SpawnResponse resp;
+  resp.set_request_id(req.request_id());
+  auto fail = [&](errc code, const std::string& detail) {
+    log::rejected("spawn request", cfg_.address + ": " + detail);
+    *resp.mutable_error() = to_wire(make_error(code, detail));
+  };
+  caf::message args;
+  if (!req.args_type().empty()) {
+    if (auto* codec = message_registry::instance().find(req.args_type())) {
+      if (auto decoded = codec->decode(req.args().data(), req.args().size()))
+        args = std::move(*decoded);
+      else
+        fail(errc::corrupt_payload, "spawn arguments do not parse as " + req.args_type());
+    } else {
+      fail(errc::unknown_message_type, "spawn argument type " + req.args_type()
+                                         + " is not registered on this node");
+    }
+  }
+  if (!resp.has_error()) {
+    auto spawned = system().spawn<caf::actor>(req.actor_type(), std::move(args));
+    if (!spawned) {
+      fail(errc::unknown_actor_type, "cannot spawn '" + req.actor_type()
+                                       + "': " + system().render(spawned.error()));
+    } else {
+      auto ptr = caf::actor_cast<caf::strong_actor_ptr>(*spawned);
+      link_->export_actor(ptr);
+      resp.set_actor(ptr->id());
+    }
+  }
+  link_->append(
+    [&](std::vector<char>& out) { wire::append_frame(out, wire::kind::spawn_response, resp); });
+}
+
+void connection_broker::spawn_remote(const std::string& type, const caf::message& args,
+                                     caf::response_promise rp) {
+  wire::SpawnRequest req;
+  req.set_request_id(next_spawn_id_++);
+  req.set_actor_type(type);
+  if (!args.empty()) {
+    auto rtti = args.type(0);
+    const auto* codec = args.size() == 1 && rtti.second
+                          ? message_registry::instance().find(*rtti.second)
+                          : nullptr;
+    if (!codec) {
+      rp.deliver(make_error(errc::not_serializable,
+                            "spawn arguments must be one registered Protobuf message"));
+      return;
+    }
+    req.set_args_type(codec->name);
+    req.set_args(codec->view(args.at(0)).SerializeAsString());
+  }
+  bool sent = established_ && link_->append([&](std::vector<char>& out) {
+                wire::append_frame(out, wire::kind::spawn_request, req);
+              });
+  if (!sent) {
+    rp.deliver(make_error(errc::node_down, "connection to " + peer_.name + " is closed"));
+    return;
+  }
+  pending_spawns_.emplace(req.request_id(), std::move(rp));
+  drain();
+}
+
+void connection_broker::on_spawn_response(std::string_view body) {
+  wire::SpawnResponse resp;
+  if (!resp.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    log::rejected("malformed frame", cfg_.address + " sent a SpawnResponse that does not parse");
+    return;
+  }
+  auto i = pending_spawns_.find(resp.request_id());
+  if (i == pending_spawns_.end())
+    return;
+  auto rp = std::move(i->second);
+  pending_spawns_.erase(i);
+  if (resp.has_error())
+    rp.deliver(from_wire(resp.error()));
+  else
+    rp.deliver(caf::actor_cast<caf::actor>(proxy_for(resp.actor())));
+}
+
+void connection_broker::on_goodbye(std::string_view body) {
+  wire::Goodbye bye;
+  bye.ParseFromArray(body.data(), static_cast<int>(body.size()));
+  log::get().info("{} ({}) said goodbye: {}", peer_.name, cfg_.address, bye.reason());
+  auto code = bye.code() == 0 ? errc::node_down : errc_from_wire(bye.code());
+  shutdown(make_error(code, peer_.name + " left: " + bye.reason()), false);
+}
+
+void connection_broker::shutdown(caf::error reason, bool say_goodbye) {
+  if (closing_)
+    return;
+  closing_ = true;
+  if (established_)
+    log::get().info("connection to {} ({}) closed: {}", peer_.name, cfg_.address,
+                    describe(reason));
+  for (auto& req : link_->close()) {
+    auto err = make_error(errc::node_down, "the node hosting the actor was lost: "
+                                             + describe(reason));
+    req.requester->enqueue(caf::make_mailbox_element(nullptr, req.mid.response_id(), {},
+                                                     caf::make_message(std::move(err))),
+                           context());
+  }
+  for (auto& kv : proxies_)
+    static_cast<caf::actor_proxy*>(kv.second->get())->kill_proxy(context(), reason);
+  proxies_.clear();
+  for (auto& kv : pending_spawns_)
+    kv.second.deliver(reason);
+  pending_spawns_.clear();
+  if (cfg_.manager)
+    send(cfg_.manager, node_down_atom::value, cfg_.connection_id, reason);
+  if (say_goodbye) {
+    wire::Goodbye bye;
+    bye.set_code(reason.category() == error_category ? reason.code() : 0);
+    bye.set_reason(describe(reason));
+    std::vector<char> out;
+    wire::append_frame(out, wire::kind::goodbye, bye);
+    write_direct(out);  // closing the socket is graceful: pending bytes leave before the FIN
+  }
+  quit(reason);
+}
+
+// -- spawning -------------------------------------------------------------------------------------
+
+caf::behavior connection_main(connection_broker* self, caf::io::connection_handle hdl,
+                              connection_config cfg) {
+  return self->start(hdl, std::move(cfg));
+}
+
+caf::behavior connection_from_fd(connection_broker* self, int fd, connection_config cfg) {
+  auto hdl = self->add_scribe(fd);
+  return self->start(hdl, std::move(cfg));
+}
+
+caf::behavior listener_main(caf::io::broker* self, caf::io::doorman_ptr doorman,
+                            std::function<connection_config(const std::string&)> make_config) {
+  self->add_doorman(std::move(doorman));
+  return {
+    [self, make_config](const caf::io::new_connection_msg& msg) {
+      auto remote = self->remote_addr(msg.handle) + ":" + std::to_string(self->remote_port(msg.handle));
+      self->fork(connection_main, msg.handle, make_config("tcp " + remote));
+    },
+    [](const caf::io::acceptor_closed_msg&) {},
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_connection(caf::actor_system& sys, int fd, connection_config cfg) {
+  return sys.middleman().spawn_broker(connection_from_fd, fd, std::move(cfg));
+}
+
+caf::expected<std::pair<caf::actor, uint16_t>>
+spawn_listener(caf::actor_system& sys, const std::string& host, uint16_t port,
+               std::function<connection_config(const std::string&)> make_config) {
+  // Bind here, so the caller learns the port (or the error) now; the broker adopts the socket.
+  auto doorman = sys.middleman().backend().new_tcp_doorman(port, host.c_str(), false);
+  if (!doorman)
+    return std::move(doorman.error());
+  auto bound_port = (*doorman)->port();
+  auto listener = sys.middleman().spawn_broker(listener_main, std::move(*doorman),
+                                               std::move(make_config));
+  return std::make_pair(listener, bound_port);
+}
+
+}  // namespace troupe::detail

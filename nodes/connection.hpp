@@ -1,0 +1,68 @@
+// One connection to a peer node: a CAF broker speaking troupe's wire protocol (internal).
+//
+// The broker owns the socket, the frame decoder, the handshake, heartbeats, and the proxies
+// that stand for the peer's actors here. Local actors talk to remote ones through those
+// proxies: a proxy encodes a message straight into the connection's outbox (on the sender's
+// thread) and wakes the broker only when the outbox was empty, so a burst of messages leaves in
+// one write. Lifecycle:
+//
+//   [handshaking] --Hello/Auth ok--> [established] --EOF, error, Goodbye, heartbeat timeout,
+//        |                                              or close--> [closed]
+//        +--deadline, refusal, bad frame------------------------------> [closed]
+//
+// On close every request still waiting for the peer fails at once with errc::node_down, every
+// proxy terminates (monitors see down_msg) and the node manager hears node_down.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+#include <caf/expected.hpp>
+#include <caf/node_id.hpp>
+
+#include "troupe/nodes/wire/handshake.hpp"
+
+namespace troupe::detail {
+
+using node_up_atom = caf::atom_constant<caf::atom("nodeup")>;
+using node_down_atom = caf::atom_constant<caf::atom("nodedown")>;
+using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
+using close_atom = caf::atom_constant<caf::atom("close")>;
+
+/// What the node manager learns about a peer once its handshake succeeded.
+struct peer_info {
+  uint64_t connection_id = 0;  // unique among this node's connections
+  std::string name;            // the peer's node name
+  caf::node_id node;
+  uint32_t process_id = 0;
+  std::string address;  // how we reach it: "child pid 123", "tcp 10.0.0.2:4000"
+  caf::actor connection;
+};
+
+struct connection_config {
+  uint64_t connection_id = 0;
+  std::string address;  // for logs and peer_info
+  wire::identity self;
+  wire::handshake_options handshake;
+  caf::timespan handshake_timeout = std::chrono::seconds{5};
+  caf::timespan heartbeat_interval = std::chrono::milliseconds{500};
+  caf::timespan heartbeat_timeout = std::chrono::seconds{3};
+  /// Receives (node_up_atom, peer_info) and (node_down_atom, connection_id, caf::error).
+  caf::actor manager;
+};
+
+/// Takes ownership of a connected socket (socketpair end or TCP) and starts the handshake.
+caf::actor spawn_connection(caf::actor_system& sys, int fd, connection_config cfg);
+
+/// Listens on host:port (port 0 picks one). Each accepted socket gets a connection made from
+/// make_config(). Returns the listener and the bound port.
+caf::expected<std::pair<caf::actor, uint16_t>>
+spawn_listener(caf::actor_system& sys, const std::string& host, uint16_t port,
+               std::function<connection_config(const std::string& remote)> make_config);
+
+}  // namespace troupe::detail
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::detail::peer_info)

@@ -1,0 +1,71 @@
+#include "troupe/nodes/log.hpp"
+
+#include <mutex>
+#include <unordered_map>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+
+namespace troupe::log {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> make_logger(const std::string& name) {
+  auto logger = spdlog::stderr_color_mt("troupe:" + name);
+  logger->set_pattern("%H:%M:%S.%e %^%-5l%$ [%n] %v");
+  return logger;
+}
+
+std::mutex logger_mutex;
+std::shared_ptr<spdlog::logger> current;
+
+}  // namespace
+
+bool init(const std::string& node_name, const std::string& level) {
+  auto lvl = spdlog::level::from_str(level);
+  if (lvl == spdlog::level::off && level != "off")
+    return false;
+  std::lock_guard<std::mutex> guard{logger_mutex};
+  spdlog::drop("troupe:" + node_name);
+  current = make_logger(node_name);
+  current->set_level(lvl);
+  current->flush_on(spdlog::level::warn);
+  return true;
+}
+
+spdlog::logger& get() {
+  std::lock_guard<std::mutex> guard{logger_mutex};
+  if (!current) {
+    current = make_logger("troupe");
+    current->set_level(spdlog::level::warn);
+  }
+  return *current;
+}
+
+void rejected(std::string_view what, const std::string& detail, std::chrono::seconds interval) {
+  struct entry {
+    std::chrono::steady_clock::time_point last{};
+    size_t held_back = 0;
+  };
+  static std::mutex mtx;
+  static std::unordered_map<std::string, entry> entries;
+  auto now = std::chrono::steady_clock::now();
+  size_t held_back = 0;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto& e = entries[std::string{what}];
+    if (e.last != std::chrono::steady_clock::time_point{} && now - e.last < interval) {
+      ++e.held_back;
+      return;
+    }
+    e.last = now;
+    held_back = e.held_back;
+    e.held_back = 0;
+  }
+  if (held_back > 0)
+    get().warn("rejected {}: {} ({} more like it since the last report)", what, detail,
+               held_back);
+  else
+    get().warn("rejected {}: {}", what, detail);
+}
+
+}  // namespace troupe::log

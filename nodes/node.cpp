@@ -1,0 +1,531 @@
+#include "troupe/nodes/node.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "troupe/actors/atoms.hpp"
+#include "troupe/nodes/connection.hpp"
+#include "troupe/nodes/log.hpp"
+#include "troupe/nodes/node_protocol.hpp"
+
+extern char** environ;
+
+namespace troupe {
+namespace {
+
+using detail::close_atom;
+using detail::node_down_atom;
+using detail::node_up_atom;
+using detail::peer_info;
+using detail::adopt_atom;
+using detail::await_atom;
+using detail::listen_atom;
+using detail::peers_atom;
+using detail::start_worker_atom;
+using detail::stop_atom;
+using reap_atom = caf::atom_constant<caf::atom("reap")>;
+using kill_atom = caf::atom_constant<caf::atom("kill")>;
+
+std::atomic<uint64_t> next_connection_id{1};
+
+// -- small POSIX helpers ----------------------------------------------------------------------------
+
+std::string errno_text(const char* what) {
+  return std::string{what} + ": " + std::strerror(errno);
+}
+
+int exit_status(int wait_status) {
+  if (WIFEXITED(wait_status))
+    return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status))
+    return 128 + WTERMSIG(wait_status);
+  return -1;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// Connects once, giving up after `timeout`. Returns the socket or an errno text.
+caf::expected<int> tcp_connect_once(const std::string& host, uint16_t port,
+                                    std::chrono::milliseconds timeout) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  auto service = std::to_string(port);
+  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0)
+    return make_error(errc::connect_failed, "cannot resolve " + host + ": " + gai_strerror(rc));
+  std::string last = "no address";
+  for (auto* ai = found; ai != nullptr; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      last = errno_text("socket");
+      continue;
+    }
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+      last = errno_text("connect");
+      close(fd);
+      continue;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    int ready = poll(&p, 1, static_cast<int>(timeout.count()));
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (ready == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0) {
+      freeaddrinfo(found);
+      return fd;
+    }
+    last = ready == 0 ? "connect: timed out" : std::string{"connect: "} + std::strerror(soerr);
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return make_error(errc::connect_failed, host + ":" + service + ": " + last);
+}
+
+// -- the node manager actor -------------------------------------------------------------------------
+
+struct child_process {
+  pid_t pid = 0;
+  bool stopping = false;  // asked to exit: wait for it rather than kill it
+  bool down = false;
+  std::optional<int> status;
+  std::vector<caf::response_promise> exit_waiters;
+};
+
+struct manager_state {
+  node_options opts;
+  wire::identity identity;
+  std::map<uint64_t, peer> peers;
+  std::map<uint64_t, std::vector<caf::response_promise>> joining;
+  std::map<uint64_t, std::vector<caf::response_promise>> down_waiters;
+  std::map<uint64_t, child_process> children;  // by connection id
+  std::vector<caf::actor> subscribers;
+  std::vector<caf::actor> listeners;
+  uint64_t workers_started = 0;
+  bool reaping = false;
+  std::optional<caf::response_promise> shutdown_done;  // answered once no child is left
+  std::map<uint64_t, caf::actor> handshaking;  // connections not yet up, by id
+  bool closing = false;
+  static inline const char* name = "troupe.node";
+};
+
+using manager_actor = caf::stateful_actor<manager_state>;
+
+detail::connection_config make_connection_config(manager_actor* self, uint64_t id,
+                                                 std::string address, bool acceptor) {
+  auto& st = self->state;
+  detail::connection_config cfg;
+  cfg.connection_id = id;
+  cfg.address = std::move(address);
+  cfg.self = st.identity;
+  cfg.handshake.role = acceptor ? wire::role::acceptor : wire::role::connector;
+  // Socketpairs to our own children are private: no secret needed (docs/security.md).
+  bool tcp = cfg.address.rfind("tcp ", 0) == 0;
+  cfg.handshake.secret = tcp ? st.opts.secret : std::string{};
+  cfg.handshake.max_frame_size = static_cast<uint32_t>(st.opts.max_frame_size);
+  cfg.handshake_timeout = st.opts.handshake_timeout;
+  cfg.heartbeat_interval = st.opts.heartbeat_interval;
+  cfg.heartbeat_timeout = st.opts.heartbeat_timeout;
+  cfg.manager = caf::actor_cast<caf::actor>(self);
+  return cfg;
+}
+
+void schedule_reap(manager_actor* self) {
+  if (self->state.reaping)
+    return;
+  self->state.reaping = true;
+  self->delayed_send(self, std::chrono::milliseconds{10}, reap_atom::value);
+}
+
+// Collects the exit status of children that are leaving (asked to stop, or lost); polls while
+// any is still on its way out.
+void reap(manager_actor* self) {
+  auto& st = self->state;
+  st.reaping = false;
+  bool again = false;
+  for (auto i = st.children.begin(); i != st.children.end();) {
+    auto& child = i->second;
+    if (!child.down && !child.stopping) {
+      ++i;
+      continue;
+    }
+    if (!child.status) {
+      int status = 0;
+      auto rc = waitpid(child.pid, &status, WNOHANG);
+      if (rc == child.pid)
+        child.status = exit_status(status);
+      else if (rc < 0)
+        child.status = -1;  // not ours any more (reaped elsewhere)
+    }
+    if (child.status) {
+      for (auto& rp : child.exit_waiters)
+        rp.deliver(*child.status);
+      child.exit_waiters.clear();
+      if (child.down) {
+        i = st.children.erase(i);
+        continue;
+      }
+    }
+    again = true;
+    ++i;
+  }
+  if (again) {
+    schedule_reap(self);
+  } else if (st.shutdown_done && st.children.empty()) {
+    st.shutdown_done->deliver(true);
+    st.shutdown_done.reset();
+  }
+}
+
+caf::expected<std::pair<pid_t, int>> spawn_worker_process(manager_actor* self, uint64_t index) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    return make_error(errc::connect_failed, errno_text("socketpair"));
+  const auto& opts = self->state.opts;
+  std::vector<std::string> args{
+    node::executable(),
+    "--troupe-worker-fd", "3",
+    "--troupe-parent-pid", std::to_string(getpid()),
+    "--node-name", opts.name + "-worker-" + std::to_string(index),
+    "--log-level", opts.log_level,
+    "--heartbeat-interval-ms", std::to_string(opts.heartbeat_interval.count()),
+    "--heartbeat-timeout-ms", std::to_string(opts.heartbeat_timeout.count()),
+    "--max-frame-size", std::to_string(opts.max_frame_size),
+  };
+  args.insert(args.end(), opts.worker_args.begin(), opts.worker_args.end());
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  // dup2 onto fd 3 clears close-on-exec for the child's copy only.
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 3);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    errno = rc;
+    return make_error(errc::connect_failed, errno_text("posix_spawn"));
+  }
+  return std::make_pair(pid, fds[0]);
+}
+
+void deliver_all(std::vector<caf::response_promise>& promises, const caf::message& value) {
+  for (auto& rp : promises)
+    rp.deliver(value);
+  promises.clear();
+}
+
+caf::behavior node_manager(manager_actor* self, node_options opts, wire::identity identity) {
+  self->state.opts = std::move(opts);
+  self->state.identity = std::move(identity);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& subs = self->state.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](const caf::actor& a) { return a.address() == msg.source; }),
+               subs.end());
+  });
+  return {
+    [self](start_worker_atom) -> caf::result<peer> {
+      auto index = ++self->state.workers_started;
+      auto spawned = spawn_worker_process(self, index);
+      if (!spawned)
+        return std::move(spawned.error());
+      auto [pid, fd] = *spawned;
+      auto id = next_connection_id++;
+      self->state.children[id].pid = pid;
+      self->state.handshaking[id] = detail::spawn_connection(
+        self->system(), fd,
+        make_connection_config(self, id, "child pid " + std::to_string(pid), true));
+      auto rp = self->make_response_promise<peer>();
+      self->state.joining[id].push_back(rp);
+      return rp;
+    },
+    [self](adopt_atom, int fd, std::string& address, bool acceptor) -> caf::result<peer> {
+      auto id = next_connection_id++;
+      self->state.handshaking[id] = detail::spawn_connection(
+        self->system(), fd, make_connection_config(self, id, std::move(address), acceptor));
+      auto rp = self->make_response_promise<peer>();
+      self->state.joining[id].push_back(rp);
+      return rp;
+    },
+    [self](listen_atom, const std::string& host, uint16_t port) -> caf::result<uint16_t> {
+      auto listening = detail::spawn_listener(
+        self->system(), host, port, [self](const std::string& address) {
+          // Runs on the listener's thread: only immutable state and the atomic counter.
+          return make_connection_config(self, next_connection_id++, address, true);
+        });
+      if (!listening)
+        return make_error(errc::connect_failed, "cannot listen on " + host + ":"
+                                                  + std::to_string(port) + ": "
+                                                  + self->system().render(listening.error()));
+      self->state.listeners.push_back(listening->first);
+      log::get().info("listening on {}:{}", host, listening->second);
+      return listening->second;
+    },
+    [self](node_up_atom, peer_info& info) {
+      self->state.handshaking.erase(info.connection_id);
+      if (self->state.closing) {
+        self->send(info.connection, close_atom::value);
+        return;
+      }
+      peer p;
+      p.id = info.connection_id;
+      p.name = info.name;
+      p.node = info.node;
+      p.process_id = info.process_id;
+      p.address = info.address;
+      p.child = self->state.children.count(info.connection_id) > 0;
+      p.connection = info.connection;
+      self->state.peers[p.id] = p;
+      auto j = self->state.joining.find(p.id);
+      if (j != self->state.joining.end()) {
+        deliver_all(j->second, caf::make_message(p));
+        self->state.joining.erase(j);
+      }
+      for (auto& sub : self->state.subscribers)
+        self->send(sub, peer_up{p});
+    },
+    [self](node_down_atom, uint64_t id, caf::error& reason) {
+      auto& st = self->state;
+      st.handshaking.erase(id);
+      auto j = st.joining.find(id);
+      if (j != st.joining.end()) {
+        deliver_all(j->second, caf::make_message(reason));
+        st.joining.erase(j);
+      }
+      auto i = st.peers.find(id);
+      auto w = st.down_waiters.find(id);
+      if (w != st.down_waiters.end()) {
+        auto gone = peer_down{i != st.peers.end() ? i->second : peer{}, reason};
+        deliver_all(w->second, caf::make_message(std::move(gone)));
+        st.down_waiters.erase(w);
+      }
+      if (i != st.peers.end()) {
+        for (auto& sub : st.subscribers)
+          self->send(sub, peer_down{i->second, reason});
+        st.peers.erase(i);
+      }
+      auto c = st.children.find(id);
+      if (c != st.children.end()) {
+        c->second.down = true;
+        // A child we did not ask to leave is fenced off for good: a stopped or partitioned
+        // worker must not come back with late results.
+        if (!c->second.stopping)
+          kill(c->second.pid, SIGKILL);
+        schedule_reap(self);
+      }
+    },
+    [self](peers_atom) {
+      std::vector<peer> result;
+      for (auto& kv : self->state.peers)
+        result.push_back(kv.second);
+      return caf::make_message(std::move(result));
+    },
+    [self](subscribe_atom, caf::actor& listener) {
+      self->monitor(listener);
+      for (auto& kv : self->state.peers)
+        self->send(listener, peer_up{kv.second});
+      self->state.subscribers.push_back(std::move(listener));
+    },
+    [self](await_atom, uint64_t id) -> caf::result<peer_down> {
+      if (self->state.peers.count(id) == 0)
+        return peer_down{peer{}, make_error(errc::node_down, "not connected")};
+      auto rp = self->make_response_promise<peer_down>();
+      self->state.down_waiters[id].push_back(rp);
+      return rp;
+    },
+    [self](stop_atom, uint64_t id, caf::timespan grace) -> caf::result<int> {
+      auto c = self->state.children.find(id);
+      if (c == self->state.children.end())
+        return make_error(errc::node_down, "not a worker process of this node");
+      auto rp = self->make_response_promise<int>();
+      c->second.exit_waiters.push_back(rp);
+      c->second.stopping = true;
+      auto p = self->state.peers.find(id);
+      if (p != self->state.peers.end())
+        self->send(p->second.connection, close_atom::value);
+      self->delayed_send(self, grace, kill_atom::value, id);
+      schedule_reap(self);
+      return rp;
+    },
+    [self](kill_atom, uint64_t id) {
+      auto c = self->state.children.find(id);
+      if (c != self->state.children.end() && !c->second.status)
+        kill(c->second.pid, SIGKILL);
+    },
+    [self](reap_atom) { reap(self); },
+    [self](shutdown_atom, caf::timespan grace) -> caf::result<bool> {
+      auto& st = self->state;
+      for (auto& listener : st.listeners)
+        self->send_exit(listener, caf::exit_reason::user_shutdown);
+      st.listeners.clear();
+      st.closing = true;
+      for (auto& kv : st.peers)
+        self->send(kv.second.connection, close_atom::value);
+      for (auto& kv : st.handshaking)
+        self->send(kv.second, close_atom::value);
+      if (st.children.empty())
+        return true;
+      for (auto& kv : st.children) {
+        kv.second.stopping = true;
+        self->delayed_send(self, grace, kill_atom::value, kv.first);
+      }
+      st.shutdown_done = self->make_response_promise<bool>();
+      schedule_reap(self);
+      return *st.shutdown_done;
+    },
+  };
+}
+
+wire::identity make_identity(caf::actor_system& sys, const std::string& name) {
+  wire::identity id;
+  id.name = name;
+  id.process_id = static_cast<uint32_t>(getpid());
+  const auto& nid = sys.node();
+  if (nid && nid->implementation_id() == caf::node_id::default_data::class_id) {
+    auto host = static_cast<const caf::node_id::default_data&>(*nid).host_id();
+    id.host_id.assign(host.begin(), host.end());
+  }
+  return id;
+}
+
+template <class T, class... Ts>
+caf::expected<T> ask(caf::actor_system& sys, const caf::actor& dest,
+                     std::chrono::milliseconds timeout, Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  caf::expected<T> result{make_error(errc::connect_failed, "no answer")};
+  self->request(dest, timeout, std::forward<Ts>(xs)...)
+    .receive([&](T& value) { result = std::move(value); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+}  // namespace
+
+const std::string& node::executable() {
+  static const std::string path = [] {
+    char buf[4096];
+    auto n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string{"/proc/self/exe"};
+  }();
+  return path;
+}
+
+node::node(caf::actor_system& sys, node_options opts) : sys_(sys), opts_(std::move(opts)) {
+  manager_ = sys_.spawn(node_manager, opts_, make_identity(sys_, opts_.name));
+}
+
+node::~node() {
+  caf::scoped_actor self{sys_};
+  auto grace = std::chrono::duration_cast<caf::timespan>(std::chrono::seconds{2});
+  self->request(manager_, std::chrono::seconds{10}, shutdown_atom::value, grace)
+    .receive([](bool) {}, [](caf::error&) {});
+  self->send_exit(manager_, caf::exit_reason::user_shutdown);
+}
+
+caf::expected<peer> node::start_worker(std::chrono::milliseconds timeout) {
+  return ask<peer>(sys_, manager_, timeout, start_worker_atom::value);
+}
+
+caf::expected<uint16_t> node::listen(const std::string& host, uint16_t port) {
+  if (!is_loopback(host) && opts_.secret.empty())
+    return make_error(errc::auth_failed,
+                      "refusing to listen on " + host
+                        + " without credentials: anyone who can reach it could run code here. "
+                          "Set a cluster secret (--secret-file or TROUPE_SECRET), or listen on "
+                          "127.0.0.1");
+  return ask<uint16_t>(sys_, manager_, std::chrono::seconds{10}, listen_atom::value, host, port);
+}
+
+caf::expected<peer> node::adopt(int fd, std::string address, bool acceptor,
+                                std::chrono::milliseconds timeout) {
+  return ask<peer>(sys_, manager_, timeout, adopt_atom::value, fd, std::move(address), acceptor);
+}
+
+caf::expected<peer> node::connect(const std::string& host, uint16_t port,
+                                  std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto backoff = std::chrono::milliseconds{50};
+  caf::error last;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      break;
+    auto fd = tcp_connect_once(host, port, std::min(left, std::chrono::milliseconds{2000}));
+    if (fd) {
+      auto joined = adopt(*fd, "tcp " + host + ":" + std::to_string(port), false,
+                          std::max(left, opts_.handshake_timeout));
+      if (joined)
+        return joined;
+      last = joined.error();
+      // A refusal will not change by retrying.
+      if (is(last, errc::version_mismatch) || is(last, errc::auth_failed)
+          || is(last, errc::protocol_error))
+        return last;
+    } else {
+      last = fd.error();
+    }
+    log::get().debug("connect to {}:{} failed ({}), retrying in {} ms", host, port,
+                     describe(last), backoff.count());
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds{1000});
+  }
+  return make_error(errc::connect_failed, "could not join " + host + ":" + std::to_string(port)
+                                            + " within " + std::to_string(timeout.count())
+                                            + " ms: " + describe(last));
+}
+
+std::vector<peer> node::peers() const {
+  auto result = ask<std::vector<peer>>(sys_, manager_, std::chrono::seconds{10},
+                                       peers_atom::value);
+  return result ? std::move(*result) : std::vector<peer>{};
+}
+
+caf::expected<caf::actor> node::spawn_on(const peer& where, const std::string& type,
+                                         caf::message args, std::chrono::milliseconds timeout) {
+  return ask<caf::actor>(sys_, where.connection, timeout, detail::spawn_atom::value, type,
+                         std::move(args));
+}
+
+void node::subscribe(const caf::actor& listener) {
+  caf::anon_send(manager_, subscribe_atom::value, listener);
+}
+
+caf::expected<int> node::stop_worker(const peer& worker, std::chrono::milliseconds timeout) {
+  auto grace = std::chrono::duration_cast<caf::timespan>(timeout / 2);
+  return ask<int>(sys_, manager_, timeout, stop_atom::value, worker.id, grace);
+}
+
+std::optional<caf::error> node::await_down(const peer& p, std::chrono::milliseconds timeout) {
+  auto gone = ask<peer_down>(sys_, manager_, timeout, await_atom::value, p.id);
+  if (!gone) {
+    if (gone.error() == caf::sec::request_timeout)
+      return std::nullopt;
+    return gone.error();
+  }
+  return gone->reason;
+}
+
+}  // namespace troupe

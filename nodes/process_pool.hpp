@@ -1,0 +1,321 @@
+// troupe::process_pool: the multiprocessing.Pool of troupe. Tasks (config::tasks()) run on
+// worker processes: children this pool starts over socketpairs, and nodes that join the head
+// over TCP.
+//
+//   troupe::process_pool pool{node, {.workers = 2}};
+//   std::vector<int64_t> squares = pool.map(square, inputs);        // ordered, chunked
+//   auto f = pool.apply_async(format, request, [](const std::string& s) { puts(s.c_str()); });
+//   for (auto& chunk : pool.imap_unordered(square, inputs)) ...      // as chunks complete
+//   pool.close(); pool.join();                                       // or let RAII do it
+//
+// Dispatch is least-loaded: each worker holds a small window of batches (sized from measured
+// task and round-trip times), so long and short tasks mixed keep every worker busy; queued tiny
+// tasks are merged into one batch per round trip.
+//
+// Failures: a task that throws fails its item with the exception's message (task_error); the
+// worker carries on. A worker that dies (killed, crashed, declared down by heartbeat) has its
+// batches re-dispatched and is replaced; results from a worker declared dead are discarded, so
+// map still returns every result exactly once, in order. A task in flight on max_kills deaths
+// (run alone after the first) fails with errc::worker_lost naming the task.
+//
+// Thread-safety: every member function may be called from any non-actor thread. Callbacks and
+// done-callbacks of futures run on the pool's dispatcher actor: keep them short.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+
+#include "troupe/actors/future.hpp"
+#include "troupe/messages/task_registry.hpp"
+#include "troupe/nodes/node.hpp"
+
+namespace troupe {
+
+struct pool_options {
+  /// Worker processes to start. Default: one per core.
+  size_t workers = default_workers();
+  /// Also dispatch to nodes that join over TCP.
+  bool use_joined_workers = true;
+  /// Replace worker processes that die.
+  bool respawn = true;
+  /// A task in flight on this many worker deaths fails instead of being retried.
+  unsigned max_kills = 3;
+
+  static size_t default_workers();
+};
+
+struct pool_stats {
+  size_t workers = 0;                // ready now
+  uint64_t tasks_completed = 0;      // items with a result (or a task exception)
+  uint64_t redispatched = 0;         // items sent again after their worker died
+  uint64_t respawned = 0;            // worker processes started to replace dead ones
+  uint64_t worker_deaths = 0;        // workers lost while the pool ran
+  uint64_t late_results_discarded = 0;
+  std::map<std::string, uint64_t> items_per_worker;  // by worker node name
+};
+
+namespace detail {
+
+/// What a batch of one submission came back with (on the dispatcher's thread).
+struct job_result {
+  std::string results;  // Items: one record per argument
+  std::vector<task_failure> failures;
+  caf::error error;  // the whole submission failed (worker_lost, unknown_task, ...)
+};
+
+struct job {
+  std::string task;
+  std::string args;  // Items: one record per argument
+  uint32_t count = 0;
+  uint32_t first_index = 0;  // position of the first argument in its map, for messages
+  unsigned kills = 0;
+  bool suspect = false;  // was in flight on a dead worker: runs alone from now on
+  bool mergeable = false;  // may share a batch with other submissions (apply_async)
+  std::function<void(job_result&&)> done;
+};
+
+using job_ptr = std::shared_ptr<job>;
+
+template <class R>
+R decode_one(std::string_view record) {
+  if constexpr (std::is_void<R>::value) {
+    return;
+  } else {
+    R value{};
+    if (!items::codec<R>::parse(record, value))
+      throw task_error{make_error(errc::corrupt_payload, "task result does not parse")};
+    return value;
+  }
+}
+
+}  // namespace detail
+
+class process_pool {
+public:
+  explicit process_pool(node& n, pool_options opts = {});
+
+  /// close() then join(): every submitted task finishes first.
+  ~process_pool();
+
+  process_pool(const process_pool&) = delete;
+  process_pool& operator=(const process_pool&) = delete;
+
+  /// Blocks until at least n workers are ready or the timeout passes; true if they are.
+  bool wait_for_workers(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds{30});
+
+  // -- map ----------------------------------------------------------------------------------
+
+  /// Applies a registered task to every input; returns the results in input order. Chunk size
+  /// 0 picks one as Python does (inputs / (4 * workers)). Throws task_error for the first
+  /// failed item (after every item finished).
+  template <class F>
+  auto map(F fn, const std::vector<task_argument_t<F>>& inputs, size_t chunksize = 0) {
+    return map<task_result_t<F>>(task_name(fn), inputs, chunksize);
+  }
+
+  template <class R, class A>
+  std::vector<R> map(const std::string& task, const std::vector<A>& inputs,
+                     size_t chunksize = 0) {
+    check_types<A, R>(task);
+    auto chunks = submit_chunks<A>(task, inputs, chunksize);
+    for (auto& chunk : chunks)
+      chunk.result.state()->wait();
+    std::vector<R> out;
+    out.reserve(inputs.size());
+    for (auto& chunk : chunks)
+      decode_chunk<R>(task, chunk, out);
+    return out;
+  }
+
+  // -- imap_unordered -----------------------------------------------------------------------
+
+  /// Submits like map and returns one future per chunk; iterate them with as_completed to
+  /// handle results as they arrive. Chunk size 0 means 1.
+  template <class F>
+  auto imap_unordered(F fn, const std::vector<task_argument_t<F>>& inputs,
+                      size_t chunksize = 1) {
+    return imap_unordered<task_result_t<F>>(task_name(fn), inputs, chunksize);
+  }
+
+  template <class R, class A>
+  std::vector<future<std::vector<R>>> imap_unordered(const std::string& task,
+                                                     const std::vector<A>& inputs,
+                                                     size_t chunksize = 1) {
+    check_types<A, R>(task);
+    auto chunks = submit_chunks<A>(task, inputs, chunksize == 0 ? 1 : chunksize);
+    std::vector<future<std::vector<R>>> out;
+    for (auto& chunk : chunks) {
+      auto typed = make_pending_future<std::vector<R>>();
+      chunk.result.add_done_callback([typed, task, c = chunk](const future<detail::job_result>&) {
+        try {
+          std::vector<R> values;
+          decode_chunk<R>(task, c, values);
+          typed.state()->set_value(std::move(values));
+        } catch (const task_error& e) {
+          typed.state()->set_error(e.error());
+        }
+      });
+      out.push_back(std::move(typed));
+    }
+    return out;
+  }
+
+  // -- apply_async --------------------------------------------------------------------------
+
+  /// Runs one task asynchronously. With a callback, it is called with the result on success
+  /// (Python's callback); failures are in the future.
+  template <class F>
+  auto apply_async(F fn, const task_argument_t<F>& arg) {
+    return apply_async<task_result_t<F>>(task_name(fn), arg);
+  }
+
+  template <class F, class Callback>
+  auto apply_async(F fn, const task_argument_t<F>& arg, Callback callback) {
+    auto fut = apply_async(fn, arg);
+    fut.add_done_callback([callback](const auto& done) {
+      if (!done.error())
+        callback(done.result());
+    });
+    return fut;
+  }
+
+  template <class R, class A>
+  future<R> apply_async(const std::string& task, const A& arg) {
+    check_types<A, R>(task);
+    auto fut = make_pending_future<R>();
+    auto j = std::make_shared<detail::job>();
+    j->task = task;
+    j->count = 1;
+    j->mergeable = true;
+    items::append(j->args, arg);
+    j->done = [state = fut.state(), task](detail::job_result&& r) {
+      if (r.error) {
+        state->set_error(std::move(r.error));
+        return;
+      }
+      if (!r.failures.empty()) {
+        state->set_error(make_error(errc::task_failed, "task '" + task + "' raised: "
+                                                         + r.failures.front().message));
+        return;
+      }
+      try {
+        std::string_view record;
+        items::read_items(r.results, [&](std::string_view rec) {
+          record = rec;
+          return false;
+        });
+        if constexpr (std::is_void<R>::value)
+          state->set_value({});
+        else
+          state->set_value(detail::decode_one<R>(record));
+      } catch (const task_error& e) {
+        state->set_error(e.error());
+      }
+    };
+    submit({std::move(j)});
+    return fut;
+  }
+
+  // -- lifecycle ----------------------------------------------------------------------------
+
+  /// No more tasks may be submitted (they fail with errc::pool_closed).
+  void close();
+
+  /// Waits for every submitted task, then stops the worker processes this pool started.
+  /// Requires close() first (as in Python); calls it if needed.
+  void join();
+
+  pool_stats stats() const;
+
+  /// The task name a registered function was added under; throws std::invalid_argument.
+  std::string task_name(const void* function) const;
+  template <class F>
+  std::string task_name(F* fn) const {
+    return task_name(reinterpret_cast<const void*>(fn));
+  }
+
+private:
+  struct chunk {
+    uint32_t first_index = 0;
+    uint32_t count = 0;
+    future<detail::job_result> result;
+  };
+
+  template <class A, class R>
+  void check_types(const std::string& task) const {
+    check_types_impl(task, typeid(A), typeid(R));
+  }
+  void check_types_impl(const std::string& task, const std::type_info& arg,
+                        const std::type_info& result) const;
+
+  size_t auto_chunksize(size_t items) const;
+
+  template <class A>
+  std::vector<chunk> submit_chunks(const std::string& task, const std::vector<A>& inputs,
+                                   size_t chunksize) {
+    if (chunksize == 0)
+      chunksize = auto_chunksize(inputs.size());
+    // A chunk also ends at max_chunk_bytes, so that no batch approaches the frame limit.
+    constexpr size_t max_chunk_bytes = 4 * 1024 * 1024;
+    std::vector<chunk> chunks;
+    std::vector<detail::job_ptr> jobs;
+    size_t i = 0;
+    while (i < inputs.size()) {
+      auto j = std::make_shared<detail::job>();
+      j->task = task;
+      j->first_index = static_cast<uint32_t>(i);
+      while (i < inputs.size() && j->count < chunksize && j->args.size() < max_chunk_bytes) {
+        items::append(j->args, inputs[i++]);
+        ++j->count;
+      }
+      auto fut = make_pending_future<detail::job_result>();
+      j->done = [state = fut.state()](detail::job_result&& r) { state->set_value(std::move(r)); };
+      chunks.push_back(chunk{j->first_index, j->count, std::move(fut)});
+      jobs.push_back(std::move(j));
+    }
+    submit(std::move(jobs));
+    return chunks;
+  }
+
+  template <class R>
+  static void decode_chunk(const std::string& task, const chunk& c, std::vector<R>& out) {
+    const auto& r = c.result.state()->value();
+    if (r.error)
+      throw task_error{r.error};
+    if (!r.failures.empty()) {
+      const auto& f = r.failures.front();
+      throw task_error{make_error(errc::task_failed,
+                                  "task '" + task + "' raised on item "
+                                    + std::to_string(c.first_index + f.index) + ": " + f.message)};
+    }
+    size_t n = 0;
+    bool ok = items::read_items(r.results, [&](std::string_view record) {
+      if constexpr (!std::is_void<R>::value)
+        out.push_back(detail::decode_one<R>(record));
+      ++n;
+      return true;
+    });
+    if (!ok || n != c.count)
+      throw task_error{make_error(errc::corrupt_payload, "malformed results from a worker")};
+  }
+
+  void submit(std::vector<detail::job_ptr> jobs);
+
+  node& node_;
+  pool_options opts_;
+  caf::actor dispatcher_;
+  bool joined_ = false;
+};
+
+}  // namespace troupe
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<troupe::detail::job_ptr>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::pool_stats)

@@ -1,0 +1,40 @@
+// Test helpers for real processes: start one with its output captured, wait for it with a
+// bound, and tell whether a pid still runs (a zombie does not).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace troupe::test {
+
+struct subprocess {
+  pid_t pid = -1;
+  int out_fd = -1;  // stdout and stderr, merged
+  std::string output;
+
+  /// Reads output until `needle` appears or the timeout passes; true if it appeared.
+  bool read_until(const std::string& needle, std::chrono::milliseconds timeout);
+  /// Waits for the exit status (128 + signal for a signal); nullopt after the timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  /// SIGKILLs and reaps it if still running.
+  void kill_now();
+  ~subprocess();
+};
+
+/// Starts `args[0]` with the given arguments.
+subprocess start(const std::vector<std::string>& args);
+
+/// The path of the running test binary.
+std::string self_path();
+
+/// True if pid exists and is not a zombie.
+bool running(pid_t pid);
+
+/// Waits until `pid` no longer runs; false after the timeout.
+bool wait_gone(pid_t pid, std::chrono::milliseconds timeout);
+
+}  // namespace troupe::test
