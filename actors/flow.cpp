@@ -136,8 +136,11 @@ caf::behavior producer_impl(caf::event_based_actor* self,
   });
   return {
     [self, st](subscribe_atom, caf::actor consumer) {
-      add_link(self, *st, std::move(consumer));
-      self->send(st->consumers.back().handle, Offer{});
+      // A second subscribe of a known consumer must not grant it a second window.
+      if (find_link(*st, consumer.address()) != nullptr)
+        return;
+      auto& link = add_link(self, *st, std::move(consumer));
+      self->send(link.handle, Offer{});
     },
     [self, st](const Demand& demand) {
       auto sender = caf::actor_cast<caf::actor>(self->current_sender());
@@ -185,6 +188,8 @@ std::shared_ptr<consumer_core> make_consumer_core(consumer_options opts, end_han
 namespace {
 
 void acknowledge(caf::event_based_actor* self, consumer_core& core) {
+  if (core.processed == 0)
+    return;  // everything was acknowledged already
   Demand demand;
   demand.set_credit(core.processed);
   demand.set_acknowledged(core.processed);
@@ -206,17 +211,29 @@ caf::message_handler consumer_protocol(caf::event_based_actor* self,
   self->set_down_handler([self, core](caf::down_msg& msg) {
     if (msg.source != core->producer.address())
       return;
-    auto reason = make_error(errc::node_down, "producer terminated before the end of the stream: " +
-                                                describe(msg.reason));
+    auto reason = make_error(errc::stream_aborted,
+                             "producer terminated before the end of the stream: "
+                               + describe(msg.reason));
     core->end(reason);
     self->quit(reason);
   });
   return {
+    // From subscribe(): watch the producer before its Offer, so that a producer that is gone
+    // already ends this consumer instead of leaving it waiting.
+    [self, core](subscribe_atom, caf::actor& producer) {
+      if (!core->producer) {
+        core->producer = producer;
+        self->monitor(producer);
+      }
+    },
     [self, core](const Offer&) {
-      core->producer = caf::actor_cast<caf::actor>(self->current_sender());
-      if (!core->producer)
+      auto producer = caf::actor_cast<caf::actor>(self->current_sender());
+      if (!producer)
         return;
-      self->monitor(core->producer);
+      if (core->producer != producer) {
+        core->producer = std::move(producer);
+        self->monitor(core->producer);
+      }
       Demand demand;
       demand.set_credit(core->window);
       self->send(core->producer, std::move(demand));
@@ -234,6 +251,10 @@ caf::message_handler consumer_protocol(caf::event_based_actor* self,
 
 void subscribe(const caf::actor& producer, const caf::actor& consumer) {
   caf::anon_send(producer, subscribe_atom::value, consumer);
+  // A local consumer also watches the producer from now on (a remote one cannot take this
+  // local message; it watches the producer from its Offer).
+  if (consumer->node() == producer->node())
+    caf::anon_send(consumer, subscribe_atom::value, producer);
 }
 
 }  // namespace troupe::flow

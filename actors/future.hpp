@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <exception>
 #include <functional>
@@ -99,7 +100,7 @@ public:
         return;
       }
     }
-    f();
+    invoke_callback(f);
   }
 
   // Preconditions for the accessors below: done().
@@ -127,8 +128,19 @@ private:
     }
     cv_.notify_all();
     for (auto& f : callbacks)
-      f();
+      invoke_callback(f);
     return true;
+  }
+
+  // A throwing callback must not keep the others from running (Python logs and carries on).
+  static void invoke_callback(callback& f) noexcept {
+    try {
+      f();
+    } catch (const std::exception& ex) {
+      std::fprintf(stderr, "troupe: a future's done-callback raised: %s\n", ex.what());
+    } catch (...) {
+      std::fprintf(stderr, "troupe: a future's done-callback raised an unknown exception\n");
+    }
   }
 
   mutable std::mutex mtx_;

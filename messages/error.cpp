@@ -25,6 +25,7 @@ const char* to_string(errc code) {
     case errc::unknown_actor: return "unknown_actor";
     case errc::cancelled: return "cancelled";
     case errc::shutdown: return "shutdown";
+    case errc::stream_aborted: return "stream_aborted";
   }
   return "unknown_error";
 }

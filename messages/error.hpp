@@ -31,10 +31,11 @@ enum class errc : uint8_t {
   unknown_actor = 16,        // the target actor does not exist (any more) on that node
   cancelled = 17,            // the work was cancelled before it ran
   shutdown = 18,             // the peer closed the connection on purpose (a Goodbye at exit)
+  stream_aborted = 19,       // a stream's producer terminated before the end of the stream
 };
 
 /// The largest errc value; wire codes above it are unknown to this version.
-inline constexpr uint8_t errc_last = 18;
+inline constexpr uint8_t errc_last = 19;
 
 /// An errc received on the wire, or protocol_error for codes this version does not know.
 errc errc_from_wire(uint32_t code);

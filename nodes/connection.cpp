@@ -660,9 +660,12 @@ void connection_broker::on_envelope(std::string_view body) {
   }
   auto target = system().registry().get(env.target());
   if (!target) {
-    if (!env.is_response())
-      reject(env, errc::unknown_actor,
-             "no actor " + std::to_string(env.target()) + " on this node (it may have exited)");
+    // Usually a message racing its target's exit, as between local actors: not hostile.
+    log::get().debug("{}: no actor {} for a {}", cfg_.address, env.target(),
+                     type_name.empty() ? "message" : std::string{type_name});
+    if (env.request_id() != 0 && !env.is_response())
+      respond_error(env, make_error(errc::unknown_actor, "no actor " + std::to_string(env.target())
+                                                           + " on this node (it may have exited)"));
     return;
   }
   uint64_t category = env.urgent() ? 0 : caf::message_id::default_async_value;

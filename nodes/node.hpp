@@ -44,7 +44,7 @@ struct node_options {
   std::chrono::milliseconds heartbeat_interval = 500ms;
   std::chrono::milliseconds heartbeat_timeout = 3000ms;  // silent longer: declared down
   std::chrono::milliseconds handshake_timeout = 5000ms;
-  std::string log_level = "info";    // passed on to worker processes
+  std::string log_level = "warn";    // passed on to worker processes
   std::vector<std::string> worker_args;  // extra arguments for worker processes
 };
 

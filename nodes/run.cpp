@@ -19,7 +19,7 @@ namespace troupe {
 namespace {
 
 struct command_line {
-  std::string log_level = "info";
+  std::string log_level = "warn";
   std::string name;
   std::string listen;
   std::string join;
@@ -121,6 +121,16 @@ void configure_system(config& cfg, bool worker) {
     cfg.set("scheduler.max-threads", 2);
 }
 
+// A worker whose head is gone ends at once. The actors the head spawned here can no longer be
+// reached, and shutting the actor system down would wait for them forever.
+[[noreturn]] void exit_worker(int status) {
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  log::get().flush();
+  std::_Exit(status);
+}
+
 // A worker started by a head: serve over the inherited socket until the head goes away.
 int run_child_worker(const program& prog, const command_line& cl) {
   // Die with the head, even if it is SIGKILLed (EOF on the socket covers the rest).
@@ -133,19 +143,17 @@ int run_child_worker(const program& prog, const command_line& cl) {
     prog.setup(cfg);
   add_task_runner(cfg);
   caf::actor_system sys{cfg};
-  // Actors the head spawned here live until the head leaves; then nobody can reach them.
-  sys.await_actors_before_shutdown(false);
   node n{sys, make_node_options(cl, "worker-" + std::to_string(getpid()), {})};
   watch_signals([](int) { std::_Exit(0); });
   auto head = n.adopt(cl.worker_fd, "head over socketpair", false);
   if (!head) {
     log::get().error("cannot join the head: {}", describe(head.error()));
-    return 1;
+    exit_worker(1);
   }
   auto reason = n.await_down(*head, std::chrono::hours{24 * 365});
   bool clean = reason && is(*reason, errc::shutdown);
   log::get().debug("head gone ({}), exiting", reason ? describe(*reason) : "timeout");
-  return clean ? 0 : 1;
+  exit_worker(clean ? 0 : 1);
 }
 
 // A worker joining over TCP: keep a connection to the head, reconnecting with backoff.
@@ -162,7 +170,6 @@ int run_tcp_worker(const program& prog, const command_line& cl, const std::strin
     prog.setup(cfg);
   add_task_runner(cfg);
   caf::actor_system sys{cfg};
-  sys.await_actors_before_shutdown(false);
   char hostname[256] = "host";
   gethostname(hostname, sizeof(hostname) - 1);
   node n{sys, make_node_options(cl, std::string{"worker-"} + hostname + "-"
@@ -173,14 +180,14 @@ int run_tcp_worker(const program& prog, const command_line& cl, const std::strin
   for (;;) {
     auto head = n.connect(host, port, timeout);
     if (!head) {
-      std::cerr << "error: " << describe(head.error()) << "\n";
-      return is(head.error(), errc::connect_failed) ? 1 : 3;
+      std::cerr << "error: " << describe(head.error()) << std::endl;
+      exit_worker(is(head.error(), errc::connect_failed) ? 1 : 3);
     }
     log::get().info("joined {} at {}", head->name, cl.join);
     auto reason = n.await_down(*head, std::chrono::hours{24 * 365});
     if (reason && is(*reason, errc::shutdown)) {
       log::get().info("head {} finished; exiting", head->name);
-      return 0;
+      exit_worker(0);
     }
     log::get().warn("lost the head ({}); reconnecting for up to {} s",
                     reason ? describe(*reason) : "timeout", cl.join_timeout_s);

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# troupe's everyday commands on Debian bookworm. Each installs the Debian packages it needs
+# (as root, or through sudo), configures and builds, then:
+#   deploy/dev.sh demo [mandelbrot flags]   renders the Mandelbrot set over worker processes
+#   deploy/dev.sh test [ctest flags]         runs every test
+#   deploy/dev.sh build                      only builds (into build/)
+# Environment: BUILD_DIR (default build), JOBS (default: cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_dir=${BUILD_DIR:-build}
+jobs=${JOBS:-$(nproc)}
+packages=(
+  cmake g++ make ccache pkg-config git ca-certificates
+  libcaf-dev libprotobuf-dev protobuf-compiler libssl-dev
+  libcli11-dev libspdlog-dev libfmt-dev libpng-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-protobuf python3-matplotlib
+  clang libclang-rt-14-dev
+  podman runc podman-compose debootstrap iproute2 procps openssl
+)
+
+install_packages() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  echo "installing: ${missing[*]}" >&2
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${missing[@]}"
+}
+
+build() {
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
+  cmake --build "$build_dir" -j "$jobs"
+}
+
+command=${1:-}
+shift || true
+case $command in
+  demo)
+    install_packages
+    build
+    "$build_dir/examples/mandelbrot" --compare --out mandelbrot.png "$@"
+    ;;
+  test)
+    install_packages
+    build
+    ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" "$@"
+    ;;
+  build)
+    install_packages
+    build "$@"
+    ;;
+  deps)
+    install_packages
+    ;;
+  *)
+    echo "usage: deploy/dev.sh demo|test|build|deps [args]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,30 @@
+// condition: the tutorial's condition-variable producer/consumer, as a demand of one.
+// The consumer grants credit for one value at a time, so the producer hands over a value only
+// when the previous one was consumed: what cv.wait_for(lambda: value is None) enforced. No
+// lock, no shared variable; the producer's sleep(0.1) is a timer, not a blocked thread.
+// Run: build/examples/condition
+#include <chrono>
+#include <iostream>
+
+#include <caf/actor_system.hpp>
+
+#include "troupe/actors/flow.hpp"
+#include "troupe/actors/join.hpp"
+#include "troupe/messages/config.hpp"
+
+namespace flow = troupe::flow;
+
+int main() {
+  troupe::config cfg;
+  caf::actor_system sys{cfg};
+  int next = 0;
+  auto producer = flow::spawn_producer<int>(
+    sys, [&next]() -> std::optional<int> { return next < 10 ? std::optional{next++} : std::nullopt; },
+    {.interval = std::chrono::milliseconds{100}});
+  auto consumer = flow::spawn_consumer<int>(
+    sys, [](const int& value) { std::cout << "consumed " << value << std::endl; },
+    [](const caf::error&) {}, {.window = 1});
+  flow::subscribe(producer, consumer);
+  troupe::join(sys, consumer);
+  std::cout << "done" << std::endl;
+}

@@ -1,0 +1,54 @@
+// process_pool: the tutorial's multiprocessing.Pool snippet, plus map.
+// apply_async(formatter, ("Hello", i), callback=print) for 100 tasks, then close() and join();
+// map returns results in input order. Tasks are functions registered by name in setup, so the
+// worker processes (this same program) can run them.
+// Run: build/examples/process_pool [--workers N]
+#include <iostream>
+#include <mutex>
+
+#include "troupe/examples/messages.pb.h"
+#include "troupe/nodes/process_pool.hpp"
+#include "troupe/nodes/run.hpp"
+
+using troupe::examples::Greeting;
+
+std::string formatter(const Greeting& words) {
+  return words.first() + " " + words.second();
+}
+
+int64_t square(int64_t x) {
+  return x * x;
+}
+
+int main(int argc, char** argv) {
+  troupe::program prog;
+  prog.name = "process_pool";
+  prog.description = "apply_async with a callback and map on a pool of worker processes.";
+  prog.setup = [](troupe::config& cfg) {
+    cfg.add_messages<Greeting>();
+    cfg.tasks().add("formatter", formatter).add("square", square);
+  };
+  prog.main = [](troupe::node& node, const troupe::head_options& head) {
+    std::mutex print_mutex;  // callbacks run on the pool's dispatcher, main prints too
+    troupe::process_pool pool{node, {.workers = head.workers}};
+    auto squares = pool.map(square, std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+    std::cout << "map:";
+    for (auto x : squares)
+      std::cout << " " << x;
+    std::cout << std::endl;
+    for (int i = 0; i < 100; ++i) {
+      Greeting words;
+      words.set_first("Hello");
+      words.set_second(std::to_string(i));
+      pool.apply_async(formatter, words, [&](const std::string& text) {
+        std::lock_guard<std::mutex> guard{print_mutex};
+        std::cout << text << std::endl;
+      });
+    }
+    pool.close();
+    pool.join();  // every callback has run
+    std::cout << "done" << std::endl;
+    return 0;
+  };
+  return troupe::run(argc, argv, prog);
+}

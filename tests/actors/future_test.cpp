@@ -1,0 +1,217 @@
+// troupe::future without any pool: the tests complete futures by hand through their shared
+// state, so completion order and completing thread are chosen by the test. Covers result(),
+// error(), add_done_callback's "once, and in which thread" contract and as_completed's order.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "troupe/actors/future.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using troupe::errc;
+
+constexpr auto timeout = 30s;
+
+TEST(Future, ResultReturnsTheValue) {
+  auto fut = troupe::make_pending_future<int>();
+  EXPECT_FALSE(fut.done());
+  EXPECT_TRUE(fut.state()->set_value(42));
+  EXPECT_TRUE(fut.done());
+  EXPECT_EQ(fut.result(), 42);
+  EXPECT_FALSE(fut.error());
+}
+
+TEST(Future, WaitForReturnsFalseWhilePending) {
+  auto fut = troupe::make_pending_future<int>();
+  EXPECT_FALSE(fut.wait_for(1ms));
+  fut.state()->set_value(1);
+  EXPECT_TRUE(fut.wait_for(0ms));
+}
+
+TEST(Future, ResultWaitsForACompletionFromAnotherThread) {
+  auto fut = troupe::make_pending_future<std::string>();
+  std::thread completer{[state = fut.state()] { state->set_value("late"); }};
+  ASSERT_TRUE(fut.wait_for(timeout));
+  EXPECT_EQ(fut.result(), "late");
+  completer.join();
+}
+
+TEST(Future, ResultRethrowsTheExceptionWithItsTypeAndMessage) {
+  auto fut = troupe::make_pending_future<int>();
+  fut.state()->set_exception(std::make_exception_ptr(std::out_of_range{"index 9"}),
+                             troupe::make_error(errc::task_failed, "index 9"));
+  try {
+    fut.result();
+    FAIL() << "result() returned instead of throwing";
+  } catch (const std::out_of_range& ex) {
+    EXPECT_STREQ(ex.what(), "index 9");
+  }
+  auto err = fut.error();
+  EXPECT_TRUE(troupe::is(err, errc::task_failed)) << troupe::describe(err);
+  EXPECT_NE(troupe::describe(err).find("index 9"), std::string::npos) << troupe::describe(err);
+}
+
+TEST(Future, ResultThrowsTaskErrorForAFailureWithoutException) {
+  auto fut = troupe::make_pending_future<void>();
+  fut.state()->set_error(troupe::make_error(errc::cancelled, "shut down"));
+  try {
+    fut.result();
+    FAIL() << "result() returned instead of throwing";
+  } catch (const troupe::task_error& ex) {
+    EXPECT_TRUE(troupe::is(ex.error(), errc::cancelled)) << ex.what();
+  }
+  EXPECT_TRUE(troupe::is(fut.error(), errc::cancelled));
+}
+
+TEST(Future, OnlyTheFirstCompletionCounts) {
+  auto fut = troupe::make_pending_future<int>();
+  EXPECT_TRUE(fut.state()->set_value(1));
+  EXPECT_FALSE(fut.state()->set_value(2));
+  EXPECT_FALSE(fut.state()->set_error(troupe::make_error(errc::cancelled)));
+  EXPECT_EQ(fut.result(), 1);
+  EXPECT_FALSE(fut.error());
+}
+
+TEST(Future, CopiesShareOneResult) {
+  auto fut = troupe::make_pending_future<int>();
+  auto copy = fut;
+  fut.state()->set_value(7);
+  EXPECT_TRUE(copy.done());
+  EXPECT_EQ(copy.result(), 7);
+}
+
+TEST(Future, CallbackAddedBeforeCompletionRunsOnceInTheCompletingThread) {
+  auto fut = troupe::make_pending_future<int>();
+  std::atomic<int> calls{0};
+  int seen = 0;
+  std::thread::id ran_in;
+  fut.add_done_callback([&](const troupe::future<int>& done) {
+    ++calls;
+    seen = done.result();
+    ran_in = std::this_thread::get_id();
+  });
+  EXPECT_EQ(calls, 0);
+  std::thread completer{[state = fut.state()] {
+    state->set_value(5);
+    state->set_value(6);  // ignored: must not run the callback again
+  }};
+  auto completer_id = completer.get_id();
+  completer.join();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen, 5);
+  EXPECT_EQ(ran_in, completer_id);
+}
+
+TEST(Future, CallbackAddedAfterCompletionRunsAtOnceInTheCallersThread) {
+  auto fut = troupe::make_pending_future<int>();
+  fut.state()->set_value(3);
+  int calls = 0;
+  std::thread::id ran_in;
+  fut.add_done_callback([&](const troupe::future<int>& done) {
+    ++calls;
+    EXPECT_EQ(done.result(), 3);
+    ran_in = std::this_thread::get_id();
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(ran_in, std::this_thread::get_id());
+}
+
+// A callback that throws must not keep later callbacks (e.g. as_completed's) from running.
+TEST(Future, ACallbackThatThrowsDoesNotStopTheOthers) {
+  auto fut = troupe::make_pending_future<int>();
+  int calls = 0;
+  fut.add_done_callback([](const troupe::future<int>&) { throw std::runtime_error{"callback"}; });
+  fut.add_done_callback([&calls](const troupe::future<int>&) { ++calls; });
+  try {
+    fut.state()->set_value(1);
+  } catch (const std::runtime_error&) {
+    // Whether the completer sees the exception is not the point here.
+  }
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(fut.result(), 1);
+}
+
+// A future's identity is its position in the vector, recovered from the address yielded.
+size_t position(const troupe::future<int>& fut, const std::vector<troupe::future<int>>& all) {
+  return static_cast<size_t>(&fut - all.data());
+}
+
+TEST(Future, AsCompletedYieldsEveryFutureOnceInCompletionOrder) {
+  std::vector<troupe::future<int>> futures;
+  for (int i = 0; i < 4; ++i)
+    futures.push_back(troupe::make_pending_future<int>());
+  troupe::as_completed<int> iteration{futures};
+  for (size_t i : {2, 0, 3, 1})
+    futures[i].state()->set_value(static_cast<int>(i));
+  std::vector<size_t> order;
+  for (auto& fut : iteration)
+    order.push_back(position(fut, futures));
+  EXPECT_EQ(order, (std::vector<size_t>{2, 0, 3, 1}));
+}
+
+TEST(Future, AsCompletedWaitsForEachNextCompletion) {
+  // The completer finishes one future per step the loop takes, so every step of the loop has
+  // to block until the next future is done.
+  std::vector<troupe::future<int>> futures;
+  for (int i = 0; i < 4; ++i)
+    futures.push_back(troupe::make_pending_future<int>());
+  const std::vector<size_t> chosen{3, 1, 0, 2};
+  std::mutex mtx;
+  std::condition_variable cv;
+  size_t consumed = 0;
+  std::thread completer{[&] {
+    for (size_t k = 0; k < chosen.size(); ++k) {
+      std::unique_lock<std::mutex> guard{mtx};
+      // On a stall, complete the rest anyway: the loop must end for the test to report it.
+      cv.wait_for(guard, timeout, [&] { return consumed == k; });
+      guard.unlock();
+      futures[chosen[k]].state()->set_value(static_cast<int>(k));
+    }
+  }};
+  std::vector<size_t> order;
+  for (auto& fut : troupe::as_completed(futures)) {
+    EXPECT_TRUE(fut.done());
+    order.push_back(position(fut, futures));
+    std::lock_guard<std::mutex> guard{mtx};
+    ++consumed;
+    cv.notify_all();
+  }
+  completer.join();
+  EXPECT_EQ(order, chosen);
+}
+
+TEST(Future, AsCompletedYieldsFuturesDoneBeforehandFirst) {
+  std::vector<troupe::future<int>> futures;
+  for (int i = 0; i < 3; ++i)
+    futures.push_back(troupe::make_pending_future<int>());
+  futures[1].state()->set_value(1);
+  troupe::as_completed<int> iteration{futures};
+  std::thread completer{[&] {
+    futures[2].state()->set_value(2);
+    futures[0].state()->set_value(0);
+  }};
+  std::vector<size_t> order;
+  for (auto& fut : iteration)
+    order.push_back(position(fut, futures));
+  completer.join();
+  EXPECT_EQ(order, (std::vector<size_t>{1, 2, 0}));
+}
+
+TEST(Future, AsCompletedOfNothingYieldsNothing) {
+  std::vector<troupe::future<int>> none;
+  size_t steps = 0;
+  for ([[maybe_unused]] auto& fut : troupe::as_completed(none))
+    ++steps;
+  EXPECT_EQ(steps, 0u);
+}
+
+}  // namespace
