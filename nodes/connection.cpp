@@ -390,6 +390,7 @@ private:
 
   caf::io::connection_handle hdl_;
   connection_config cfg_;
+  std::unique_ptr<wire::tls_session> tls_;  // null on plain links
   std::shared_ptr<link_state> link_;
   wire::frame_decoder decoder_;
   std::unique_ptr<wire::handshake> handshake_;
@@ -413,7 +414,14 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
   decoder_.set_max_frame_size(wire::handshake_max_frame_size);
   handshake_ = std::make_unique<wire::handshake>(cfg_.self, cfg_.handshake);
   last_seen_ = clock::now();
+  log::get().debug("{}: connection opened", cfg_.address);
   configure_read(hdl_, caf::io::receive_policy::at_most(read_chunk));
+  if (cfg_.tls) {
+    tls_ = std::make_unique<wire::tls_session>(*cfg_.tls,
+                                               cfg_.handshake.role == wire::role::connector);
+    tls_->start(wr_buf(hdl_));
+    flush(hdl_);
+  }
   std::vector<char> hello;
   handshake_->start(hello);
   write_direct(hello);
@@ -422,20 +430,34 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
   return {
     [this](caf::io::new_data_msg& msg) {
       last_seen_ = clock::now();
-      on_bytes(msg.buf);
+      if (!tls_) {
+        on_bytes(msg.buf);
+      } else {
+        std::vector<char> plaintext;
+        bool ok = tls_->receive(msg.buf.data(), msg.buf.size(), plaintext, wr_buf(hdl_));
+        flush(hdl_);
+        if (!ok) {
+          log::rejected("TLS", cfg_.address + ": " + tls_->error());
+          shutdown(make_error(errc::auth_failed, tls_->error()), false);
+          return;
+        }
+        on_bytes(plaintext);
+      }
       drain();
     },
     [this](caf::io::connection_closed_msg&) {
+      log::get().debug("{}: connection closed by the peer or the network", cfg_.address);
       shutdown(make_error(errc::node_down, "connection closed by " + cfg_.address), false);
     },
     [this](caf::io::data_transferred_msg&) {},
     [this](flush_atom) { drain(); },
     [this](tick_atom) { on_tick(); },
     [this](handshake_deadline_atom) {
-      if (!established_)
-        shutdown(make_error(errc::handshake_timeout,
-                            cfg_.address + " did not complete the handshake in time"),
-                 false);
+      if (established_ || closing_)
+        return;
+      auto detail = cfg_.address + " did not complete the handshake in time";
+      log::rejected("handshake", detail);
+      shutdown(make_error(errc::handshake_timeout, detail), false);
     },
     [this](spawn_atom, std::string& type, caf::message& args) {
       auto rp = make_response_promise();
@@ -448,13 +470,26 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
 
 void connection_broker::write_direct(const std::vector<char>& bytes) {
   auto& buf = wr_buf(hdl_);
-  buf.insert(buf.end(), bytes.begin(), bytes.end());
+  if (tls_)
+    tls_->send(bytes.data(), bytes.size(), buf);
+  else
+    buf.insert(buf.end(), bytes.begin(), bytes.end());
   flush(hdl_);
 }
 
 void connection_broker::drain() {
-  if (established_ && link_->drain_into(wr_buf(hdl_)))
+  if (!established_)
+    return;
+  if (!tls_) {
+    if (link_->drain_into(wr_buf(hdl_)))
+      flush(hdl_);
+    return;
+  }
+  std::vector<char> frames;
+  if (link_->drain_into(frames)) {
+    tls_->send(frames.data(), frames.size(), wr_buf(hdl_));
     flush(hdl_);
+  }
 }
 
 void connection_broker::on_bytes(const std::vector<char>& bytes) {
@@ -550,7 +585,11 @@ void connection_broker::on_established() {
   auto max_frame = hello.max_frame_size() > 0 ? hello.max_frame_size()
                                              : wire::default_max_frame_size;
   link_->established(max_frame, peer_.node);
-  log::get().info("connected to {} ({})", peer_.name, cfg_.address);
+  if (tls_)
+    log::get().info("connected to {} ({}, TLS peer {})", peer_.name, cfg_.address,
+                    tls_->peer_subject());
+  else
+    log::get().info("connected to {} ({})", peer_.name, cfg_.address);
   if (cfg_.manager)
     send(cfg_.manager, node_up_atom::value, peer_);
   delayed_send(this, cfg_.heartbeat_interval, tick_atom::value);
@@ -855,7 +894,8 @@ caf::expected<std::pair<caf::actor, uint16_t>>
 spawn_listener(caf::actor_system& sys, const std::string& host, uint16_t port,
                std::function<connection_config(const std::string&)> make_config) {
   // Bind here, so the caller learns the port (or the error) now; the broker adopts the socket.
-  auto doorman = sys.middleman().backend().new_tcp_doorman(port, host.c_str(), false);
+  // SO_REUSEADDR: a restarted head gets its port back despite connections in TIME_WAIT.
+  auto doorman = sys.middleman().backend().new_tcp_doorman(port, host.c_str(), true);
   if (!doorman)
     return std::move(doorman.error());
   auto bound_port = (*doorman)->port();

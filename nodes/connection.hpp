@@ -24,6 +24,7 @@
 #include <caf/node_id.hpp>
 
 #include "troupe/nodes/wire/handshake.hpp"
+#include "troupe/nodes/wire/tls.hpp"
 
 namespace troupe::detail {
 
@@ -52,6 +53,8 @@ struct connection_config {
   caf::timespan heartbeat_timeout = std::chrono::seconds{3};
   /// Receives (node_up_atom, peer_info) and (node_down_atom, connection_id, caf::error).
   caf::actor manager;
+  /// Set for TLS links: the TLS handshake runs first, then troupe's inside it.
+  std::shared_ptr<wire::tls_context> tls;
 };
 
 /// Takes ownership of a connected socket (socketpair end or TCP) and starts the handshake.

@@ -41,13 +41,26 @@ spdlog::logger& get() {
   return *current;
 }
 
+namespace {
+
+struct rejection {
+  std::chrono::steady_clock::time_point last{};
+  size_t held_back = 0;
+};
+
+std::mutex rejections_mutex;
+std::unordered_map<std::string, rejection> rejections;
+
+}  // namespace
+
+void forget_rejections() {
+  std::lock_guard<std::mutex> guard{rejections_mutex};
+  rejections.clear();
+}
+
 void rejected(std::string_view what, const std::string& detail, std::chrono::seconds interval) {
-  struct entry {
-    std::chrono::steady_clock::time_point last{};
-    size_t held_back = 0;
-  };
-  static std::mutex mtx;
-  static std::unordered_map<std::string, entry> entries;
+  auto& mtx = rejections_mutex;
+  auto& entries = rejections;
   auto now = std::chrono::steady_clock::now();
   size_t held_back = 0;
   {

@@ -23,4 +23,7 @@ spdlog::logger& get();
 void rejected(std::string_view what, const std::string& detail,
               std::chrono::seconds interval = std::chrono::seconds{5});
 
+/// Forgets which rejections were reported (tests that check the log start afresh).
+void forget_rejections();
+
 }  // namespace troupe::log

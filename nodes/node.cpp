@@ -111,6 +111,7 @@ struct child_process {
 
 struct manager_state {
   node_options opts;
+  std::shared_ptr<wire::tls_context> tls;
   wire::identity identity;
   std::map<uint64_t, peer> peers;
   std::map<uint64_t, std::vector<caf::response_promise>> joining;
@@ -139,6 +140,8 @@ detail::connection_config make_connection_config(manager_actor* self, uint64_t i
   // Socketpairs to our own children are private: no secret needed (docs/security.md).
   bool tcp = cfg.address.rfind("tcp ", 0) == 0;
   cfg.handshake.secret = tcp ? st.opts.secret : std::string{};
+  if (tcp)
+    cfg.tls = st.tls;
   cfg.handshake.max_frame_size = static_cast<uint32_t>(st.opts.max_frame_size);
   cfg.handshake_timeout = st.opts.handshake_timeout;
   cfg.heartbeat_interval = st.opts.heartbeat_interval;
@@ -236,8 +239,10 @@ void deliver_all(std::vector<caf::response_promise>& promises, const caf::messag
   promises.clear();
 }
 
-caf::behavior node_manager(manager_actor* self, node_options opts, wire::identity identity) {
+caf::behavior node_manager(manager_actor* self, node_options opts, wire::identity identity,
+                           std::shared_ptr<wire::tls_context> tls) {
   self->state.opts = std::move(opts);
+  self->state.tls = std::move(tls);
   self->state.identity = std::move(identity);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& subs = self->state.subscribers;
@@ -433,7 +438,13 @@ const std::string& node::executable() {
 }
 
 node::node(caf::actor_system& sys, node_options opts) : sys_(sys), opts_(std::move(opts)) {
-  manager_ = sys_.spawn(node_manager, opts_, make_identity(sys_, opts_.name));
+  std::shared_ptr<wire::tls_context> tls;
+  if (opts_.tls.enabled()) {
+    tls = wire::tls_context::make(opts_.tls, tls_error_);
+    if (!tls)
+      log::get().error("TLS is not usable: {}", tls_error_);
+  }
+  manager_ = sys_.spawn(node_manager, opts_, make_identity(sys_, opts_.name), tls);
 }
 
 node::~node() {
@@ -449,11 +460,14 @@ caf::expected<peer> node::start_worker(std::chrono::milliseconds timeout) {
 }
 
 caf::expected<uint16_t> node::listen(const std::string& host, uint16_t port) {
-  if (!is_loopback(host) && opts_.secret.empty())
+  if (!tls_error_.empty())
+    return make_error(errc::auth_failed, tls_error_);
+  if (!is_loopback(host) && opts_.secret.empty() && !opts_.tls.enabled())
     return make_error(errc::auth_failed,
                       "refusing to listen on " + host
                         + " without credentials: anyone who can reach it could run code here. "
-                          "Set a cluster secret (--secret-file or TROUPE_SECRET), or listen on "
+                          "Set a cluster secret (--secret-file or TROUPE_SECRET) or TLS "
+                          "certificates (--tls-ca, --tls-cert, --tls-key), or listen on "
                           "127.0.0.1");
   return ask<uint16_t>(sys_, manager_, std::chrono::seconds{10}, listen_atom::value, host, port);
 }
@@ -465,6 +479,8 @@ caf::expected<peer> node::adopt(int fd, std::string address, bool acceptor,
 
 caf::expected<peer> node::connect(const std::string& host, uint16_t port,
                                   std::chrono::milliseconds timeout) {
+  if (!tls_error_.empty())
+    return make_error(errc::auth_failed, tls_error_);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto backoff = std::chrono::milliseconds{50};
   caf::error last;

@@ -32,6 +32,7 @@
 #include <caf/node_id.hpp>
 
 #include "troupe/nodes/wire/frame.hpp"
+#include "troupe/nodes/wire/tls.hpp"
 
 namespace troupe {
 
@@ -40,6 +41,7 @@ using namespace std::chrono_literals;
 struct node_options {
   std::string name = "node";         // shown in logs and to peers
   std::string secret;                // cluster secret for TCP links; empty: no authentication
+  wire::tls_options tls;             // certificates for TCP links; empty: plain TCP
   size_t max_frame_size = wire::default_max_frame_size;
   std::chrono::milliseconds heartbeat_interval = 500ms;
   std::chrono::milliseconds heartbeat_timeout = 3000ms;  // silent longer: declared down
@@ -132,6 +134,7 @@ private:
   caf::actor_system& sys_;
   node_options opts_;
   caf::actor manager_;
+  std::string tls_error_;  // why the TLS settings cannot be used, if they cannot
 };
 
 }  // namespace troupe

@@ -24,6 +24,7 @@ struct command_line {
   std::string listen;
   std::string join;
   std::string secret_file;
+  wire::tls_options tls;
   size_t workers = 0;
   unsigned join_timeout_s = 30;
   unsigned heartbeat_interval_ms = 500;
@@ -48,6 +49,9 @@ void add_common_flags(CLI::App& app, command_line& cl) {
     ->capture_default_str();
   app.add_option("--secret-file", cl.secret_file,
                  "file holding the cluster secret for TCP links (or set TROUPE_SECRET)");
+  app.add_option("--tls-ca", cl.tls.ca_file, "PEM file of the cluster CA (TLS for TCP links)");
+  app.add_option("--tls-cert", cl.tls.cert_file, "PEM file of this node's certificate");
+  app.add_option("--tls-key", cl.tls.key_file, "PEM file of this node's private key");
   app.add_option("--heartbeat-interval-ms", cl.heartbeat_interval_ms)->capture_default_str();
   app.add_option("--heartbeat-timeout-ms", cl.heartbeat_timeout_ms,
                  "a peer silent this long is declared down")
@@ -107,6 +111,7 @@ node_options make_node_options(const command_line& cl, std::string default_name,
   node_options opts;
   opts.name = cl.name.empty() ? std::move(default_name) : cl.name;
   opts.secret = std::move(secret);
+  opts.tls = cl.tls;
   opts.max_frame_size = cl.max_frame_size;
   opts.heartbeat_interval = std::chrono::milliseconds{cl.heartbeat_interval_ms};
   opts.heartbeat_timeout = std::chrono::milliseconds{cl.heartbeat_timeout_ms};
@@ -180,8 +185,10 @@ int run_tcp_worker(const program& prog, const command_line& cl, const std::strin
   for (;;) {
     auto head = n.connect(host, port, timeout);
     if (!head) {
+      // No actor of a head lives here: a normal exit flushes what is still being written
+      // (such as the Goodbye that tells the head why).
       std::cerr << "error: " << describe(head.error()) << std::endl;
-      exit_worker(is(head.error(), errc::connect_failed) ? 1 : 3);
+      return is(head.error(), errc::connect_failed) ? 1 : 3;
     }
     log::get().info("joined {} at {}", head->name, cl.join);
     auto reason = n.await_down(*head, std::chrono::hours{24 * 365});
@@ -277,6 +284,13 @@ int run(int argc, char** argv, const program& prog) {
   if (!secret) {
     std::cerr << "error: " << describe(secret.error()) << "\n";
     return 2;
+  }
+  if (cl.tls.enabled()) {
+    std::string problem;
+    if (!wire::tls_context::make(cl.tls, problem)) {
+      std::cerr << "error: " << problem << "\n";
+      return 2;
+    }
   }
   if (!cl.join.empty())
     return run_tcp_worker(prog, cl, *secret);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace troupe::test {
@@ -22,6 +23,14 @@ struct subprocess {
   std::optional<int> wait(std::chrono::milliseconds timeout);
   /// SIGKILLs and reaps it if still running.
   void kill_now();
+
+  subprocess() = default;
+  subprocess(subprocess&& other) noexcept
+    : pid(std::exchange(other.pid, -1)), out_fd(std::exchange(other.out_fd, -1)),
+      output(std::move(other.output)) {
+  }
+  subprocess& operator=(subprocess&&) = delete;
+  subprocess(const subprocess&) = delete;
   ~subprocess();
 };
 

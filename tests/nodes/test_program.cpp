@@ -4,15 +4,19 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include <caf/event_based_actor.hpp>
 
 #include "troupe/nodes/task_runner.hpp"
+#include "troupe/messages/flow.pb.h"
 #include "troupe/tests/messages/test.pb.h"
 
 namespace troupe::test {
 namespace {
+
+namespace flow = troupe::flow;
 
 // Answers Ping with Pong(value * 2); a Ping with text "quit" makes it exit.
 caf::behavior echo(caf::event_based_actor* self) {
@@ -33,6 +37,48 @@ caf::behavior echo(caf::event_based_actor* self) {
 caf::behavior blackhole(caf::event_based_actor* self) {
   return {
     [self](const Ping&) { return self->make_response_promise<Pong>(); },
+  };
+}
+
+// A consumer that processes nothing until told: it acknowledges (and so grants credit for)
+// items only as the test releases them with a Pong carrying a count. Its window is the spawn
+// argument. It shows that the producer's side is bounded by demand across processes.
+caf::behavior gated_consumer(caf::event_based_actor* self, const Pong& window) {
+  struct gate {
+    caf::actor producer;
+    int64_t held = 0;       // received, not yet acknowledged
+    int64_t allowance = 0;  // released, not yet used
+  };
+  auto st = std::make_shared<gate>();
+  auto acknowledge = [self, st] {
+    auto n = std::min(st->held, st->allowance);
+    if (n == 0 || !st->producer)
+      return;
+    st->held -= n;
+    st->allowance -= n;
+    flow::Demand demand;
+    demand.set_credit(static_cast<uint32_t>(n));
+    demand.set_acknowledged(static_cast<uint32_t>(n));
+    self->send(st->producer, demand);
+  };
+  return {
+    [=](const flow::Offer&) {
+      st->producer = caf::actor_cast<caf::actor>(self->current_sender());
+      flow::Demand demand;
+      demand.set_credit(static_cast<uint32_t>(window.value()));
+      self->send(st->producer, demand);
+    },
+    [=](const Ping&) {
+      ++st->held;
+      acknowledge();
+    },
+    [=](const Pong& release) {
+      st->allowance += release.value();
+      acknowledge();
+      return Pong{};
+    },
+    [=](const flow::Flush&) {},
+    [=](const flow::EndOfStream&) { self->quit(); },
   };
 }
 
@@ -71,6 +117,7 @@ void setup(config& cfg) {
   cfg.add_messages<Ping, Pong, Big>();
   cfg.add_actor_type("echo", echo);
   cfg.add_actor_type("blackhole", blackhole);
+  cfg.add_actor_type("gated_consumer", gated_consumer);
   cfg.tasks()
     .add("square", square)
     .add("fail_on_13", fail_on_13)
@@ -89,7 +136,8 @@ program make_program() {
   prog.name = "nodes_tests";
   prog.description = "troupe node tests (worker / test head mode)";
   prog.setup = setup;
-  // A head that starts its workers, prints their pids and waits to be killed.
+  // A head that starts its workers, prints their pids, then reports nodes joining over TCP
+  // ("joined PID") until it is killed.
   prog.main = [](node& n, const head_options& head) {
     for (size_t i = 0; i < head.workers; ++i) {
       auto w = n.start_worker();
@@ -99,8 +147,17 @@ program make_program() {
       }
       std::cout << "worker " << w->process_id << std::endl;
     }
+    if (!head.listen.empty())
+      std::cout << "listening " << head.listen_port << std::endl;
     std::cout << "ready" << std::endl;
-    std::this_thread::sleep_for(std::chrono::minutes{5});
+    std::set<uint64_t> seen;
+    auto until = std::chrono::steady_clock::now() + std::chrono::minutes{5};
+    while (std::chrono::steady_clock::now() < until) {
+      for (auto& p : n.peers())
+        if (!p.child && seen.insert(p.id).second)
+          std::cout << "joined " << p.process_id << std::endl;
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
     return 0;
   };
   return prog;

@@ -1,0 +1,202 @@
+// A listening node under hostile input: garbage, half handshakes, floods of connections, huge
+// frames, unknown payload types and corrupt payloads. Each is refused (and logged, at most once
+// per interval), and the node keeps serving its honest peer all along.
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "log_capture.hpp"
+#include "raw_peer.hpp"
+#include "subprocess.hpp"
+#include "test_program.hpp"
+#include "troupe/tests/messages/test.pb.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using troupe::errc;
+using troupe::test::raw_peer;
+
+struct Hostile : testing::Test {
+  troupe::test::log_capture logs;
+  troupe::config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<troupe::node> head;
+  uint16_t port = 0;
+  std::optional<troupe::test::subprocess> worker;
+  std::optional<troupe::peer> honest;
+  caf::actor echo;
+
+  void SetUp() override {
+    troupe::test::head_config(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    troupe::node_options opts;
+    opts.name = "head";
+    opts.handshake_timeout = 1000ms;
+    head = std::make_unique<troupe::node>(*sys, opts);
+    auto bound = head->listen("127.0.0.1", 0);
+    ASSERT_TRUE(bound) << troupe::describe(bound.error());
+    port = *bound;
+    worker.emplace(troupe::test::start({troupe::test::self_path(), "--join",
+                                        "127.0.0.1:" + std::to_string(port), "--log-level",
+                                        "warn"}));
+    for (int i = 0; i < 1000 && !honest; ++i) {
+      for (auto& p : head->peers())
+        honest = p;
+      std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_TRUE(honest);
+    auto spawned = head->spawn_on(*honest, "echo");
+    ASSERT_TRUE(spawned) << troupe::describe(spawned.error());
+    echo = *spawned;
+  }
+
+  void TearDown() override {
+    echo = nullptr;
+    head.reset();
+    sys.reset();
+  }
+
+  void expect_still_serving() {
+    caf::scoped_actor self{*sys};
+    troupe::test::Ping ping;
+    ping.set_value(21);
+    int64_t got = 0;
+    self->request(echo, 10s, ping).receive([&](const troupe::test::Pong& p) { got = p.value(); },
+                                            [](caf::error&) {});
+    EXPECT_EQ(got, 42) << "the honest peer is no longer served";
+    bool still_there = false;
+    for (auto& p : head->peers())
+      still_there = still_there || p.id == honest->id;
+    EXPECT_TRUE(still_there);
+  }
+};
+
+std::optional<troupe::wire::Envelope> read_envelope(raw_peer& peer) {
+  for (;;) {
+    auto frame = peer.read_frame(10s);
+    if (!frame)
+      return std::nullopt;
+    if (frame->first != troupe::wire::kind::envelope)
+      continue;  // heartbeats
+    troupe::wire::Envelope env;
+    if (!env.ParseFromString(frame->second))
+      return std::nullopt;
+    return env;
+  }
+}
+
+TEST_F(Hostile, GarbageBytesAreDroppedAndTheNodeKeepsServing) {
+  std::mt19937 rng{42};
+  std::string garbage(4096, '\0');
+  for (auto& c : garbage)
+    c = static_cast<char>(rng());
+  raw_peer peer{port};
+  ASSERT_TRUE(peer.connected());
+  peer.send_bytes(garbage);
+  EXPECT_TRUE(peer.closed_within(10s));
+  EXPECT_TRUE(logs.wait_for("rejected")) << logs.text();
+  expect_still_serving();
+}
+
+TEST_F(Hostile, HalfAHandshakeThenSilenceIsDroppedAtTheDeadline) {
+  // A frame header and the start of a Hello, then nothing.
+  raw_peer half{port};
+  half.send_bytes(std::string("\x00\x00\x00\x40\x01troupe", 11));
+  EXPECT_TRUE(half.closed_within(10s));
+  EXPECT_TRUE(logs.wait_for("did not complete the handshake in time")) << logs.text();
+  expect_still_serving();
+}
+
+TEST_F(Hostile, AFloodOfConnectionsIsShedAndLoggedSparingly) {
+  std::vector<std::unique_ptr<raw_peer>> flood;
+  for (int i = 0; i < 200; ++i)
+    flood.push_back(std::make_unique<raw_peer>(port));
+  expect_still_serving();  // while 200 silent connections hang around
+  auto start = std::chrono::steady_clock::now();
+  size_t closed = 0;
+  for (auto& peer : flood)
+    closed += peer->closed_within(10s) ? 1 : 0;
+  EXPECT_EQ(closed, flood.size());
+  std::cout << "200 silent connections shed after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - start)
+                 .count()
+            << " ms\n";
+  // Rate-limited: nowhere near one line per connection.
+  EXPECT_LE(logs.count("rejected handshake"), 5u) << logs.text();
+  expect_still_serving();
+}
+
+TEST_F(Hostile, AFrameAnnouncingAHugeSizeIsRefusedBeforeItsBody) {
+  raw_peer before{port};
+  before.send_bytes(std::string("\x7f\xff\xff\xff\x01", 5));
+  EXPECT_TRUE(before.closed_within(10s));
+  raw_peer after{port};
+  ASSERT_TRUE(after.handshake());
+  after.send_bytes(std::string("\x7f\xff\xff\xff\x05", 5));
+  EXPECT_TRUE(after.closed_within(10s));
+  EXPECT_TRUE(logs.wait_for("rejected oversized frame")) << logs.text();
+  expect_still_serving();
+}
+
+TEST_F(Hostile, AnUnknownPayloadTypeIsRefusedWithAnErrorToItsSender) {
+  raw_peer peer{port};
+  ASSERT_TRUE(peer.handshake());
+  troupe::wire::envelope_header h;
+  h.target = 1;
+  h.sender = 77;
+  h.request_id = 5;
+  h.type_id = 1;
+  h.type_name = "evil.Unknown";
+  std::vector<char> out;
+  troupe::wire::append_envelope(out, h, std::string_view{"\x08\x01", 2});
+  peer.send_bytes(out);
+  auto reply = read_envelope(peer);
+  ASSERT_TRUE(reply) << "no error response";
+  EXPECT_TRUE(reply->is_response());
+  EXPECT_EQ(reply->target(), 77u);
+  EXPECT_EQ(reply->request_id(), 5u);
+  troupe::wire::Error err;
+  ASSERT_TRUE(err.ParseFromString(reply->payload()));
+  EXPECT_EQ(err.code(), static_cast<uint32_t>(errc::unknown_message_type));
+  EXPECT_NE(err.message().find("evil.Unknown"), std::string::npos);
+  EXPECT_TRUE(logs.wait_for("rejected unknown_message_type")) << logs.text();
+  expect_still_serving();
+}
+
+TEST_F(Hostile, AValidLookingMessageWithACorruptPayloadIsRefused) {
+  raw_peer peer{port};
+  ASSERT_TRUE(peer.handshake());
+  troupe::wire::envelope_header h;
+  h.target = 1;
+  h.sender = 78;
+  h.request_id = 6;
+  h.type_id = 1;
+  h.type_name = "troupe.test.Ping";
+  std::vector<char> out;
+  troupe::wire::append_envelope(out, h, std::string_view{"\x12\x64\x01", 3});
+  peer.send_bytes(out);
+  auto reply = read_envelope(peer);
+  ASSERT_TRUE(reply) << "no error response";
+  troupe::wire::Error err;
+  ASSERT_TRUE(err.ParseFromString(reply->payload()));
+  EXPECT_EQ(err.code(), static_cast<uint32_t>(errc::corrupt_payload));
+  EXPECT_TRUE(logs.wait_for("rejected corrupt_payload")) << logs.text();
+  expect_still_serving();
+}
+
+TEST_F(Hostile, AnUnknownFrameKindEndsTheConnection) {
+  raw_peer peer{port};
+  ASSERT_TRUE(peer.handshake());
+  peer.send_bytes(std::string("\x00\x00\x00\x01\x63", 5));
+  EXPECT_TRUE(peer.closed_within(10s));
+  EXPECT_TRUE(logs.wait_for("rejected malformed frame")) << logs.text();
+  expect_still_serving();
+}
+
+}  // namespace

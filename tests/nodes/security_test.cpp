@@ -1,0 +1,357 @@
+// Authentication of TCP links with real processes: a cluster secret (HMAC challenge-response)
+// and TLS with the cluster CA's certificates. Strangers (wrong or no secret, a replayed
+// handshake, no certificate, another CA's or an expired certificate) are refused and logged,
+// never become peers, and the honest cluster keeps working meanwhile.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "log_capture.hpp"
+#include "subprocess.hpp"
+#include "test_program.hpp"
+#include "troupe/messages/wire.pb.h"
+#include "troupe/nodes/log.hpp"
+#include "troupe/nodes/wire/frame.hpp"
+#include "troupe/tests/messages/test.pb.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using troupe::errc;
+using troupe::test::Ping;
+using troupe::test::Pong;
+
+// Certificates for all tests: a cluster CA with head, worker and expired certificates, and a
+// rogue CA with its own node certificate.
+const std::string& cert_dir() {
+  static const std::string dir = [] {
+    std::string d = "/tmp/troupe-test-certs-" + std::to_string(getpid());
+    std::string script = std::string{TROUPE_SOURCE_DIR} + "/deploy/make-certs.sh";
+    std::string cmd = script + " " + d + " head worker >/dev/null && " + script + " " + d
+                      + " expired --expired --reuse-ca >/dev/null && " + script + " " + d
+                      + "/rogue evil >/dev/null";
+    if (std::system(cmd.c_str()) != 0)
+      throw std::runtime_error("cannot make test certificates: " + cmd);
+    return d;
+  }();
+  return dir;
+}
+
+std::string write_secret(const std::string& name, const std::string& secret) {
+  auto path = "/tmp/troupe-test-" + std::to_string(getpid()) + "-" + name;
+  std::ofstream{path} << secret << "\n";
+  return path;
+}
+
+using troupe::test::log_capture;
+
+struct SecureHead : testing::Test {
+  troupe::config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<troupe::node> head;
+  uint16_t port = 0;
+  log_capture logs;
+
+  void start(troupe::node_options opts) {
+    troupe::test::head_config(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    opts.name = "head";
+    opts.handshake_timeout = 2000ms;
+    head = std::make_unique<troupe::node>(*sys, opts);
+    auto bound = head->listen("127.0.0.1", 0);
+    ASSERT_TRUE(bound) << troupe::describe(bound.error());
+    port = *bound;
+  }
+
+  void TearDown() override {
+    head.reset();
+    sys.reset();
+  }
+
+  std::string endpoint() const {
+    return "127.0.0.1:" + std::to_string(port);
+  }
+
+  troupe::test::subprocess join(std::vector<std::string> extra) {
+    std::vector<std::string> args{troupe::test::self_path(), "--join", endpoint(),
+                                  "--join-timeout", "2", "--log-level", "warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return troupe::test::start(args);
+  }
+
+  std::optional<troupe::peer> peer_with_pid(pid_t pid, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (auto& p : head->peers())
+        if (static_cast<pid_t>(p.process_id) == pid)
+          return p;
+      std::this_thread::sleep_for(20ms);
+    }
+    return std::nullopt;
+  }
+
+  // The honest peer still answers requests.
+  void expect_serves(const troupe::peer& p) {
+    auto echo = head->spawn_on(p, "echo");
+    ASSERT_TRUE(echo) << troupe::describe(echo.error());
+    caf::scoped_actor self{*sys};
+    Ping ping;
+    ping.set_value(4);
+    int64_t got = 0;
+    self->request(*echo, 10s, ping).receive([&](const Pong& pong) { got = pong.value(); },
+                                             [](caf::error&) {});
+    EXPECT_EQ(got, 8);
+  }
+
+  // A stranger fails to join: it exits non-zero with `says` in its output, never becomes a peer,
+  // the head logged `logged`, and the honest peer keeps working.
+  void expect_refused(troupe::test::subprocess& stranger, const std::string& says,
+                      const std::string& logged, const troupe::peer& honest) {
+    auto status = stranger.wait(30s);
+    ASSERT_TRUE(status.has_value()) << "the stranger did not give up: " << stranger.output;
+    EXPECT_NE(*status, 0);
+    EXPECT_NE(stranger.output.find(says), std::string::npos) << stranger.output;
+    EXPECT_TRUE(logs.wait_for(logged)) << logs.text();
+    for (auto& p : head->peers())
+      EXPECT_EQ(p.id, honest.id) << "a stranger became a peer: " << p.name;
+    expect_serves(honest);
+  }
+};
+
+// -- cluster secret -------------------------------------------------------------------------
+
+TEST_F(SecureHead, TheRightSecretJoinsAndAWrongOneIsRefused) {
+  start([] {
+    troupe::node_options opts;
+    opts.secret = "the right secret";
+    return opts;
+  }());
+  auto good = join({"--secret-file", write_secret("good", "the right secret")});
+  auto honest = peer_with_pid(good.pid, 20s);
+  ASSERT_TRUE(honest) << good.output;
+  auto bad = join({"--secret-file", write_secret("bad", "a wrong secret")});
+  expect_refused(bad, "authentication failed", "rejected handshake", *honest);
+}
+
+TEST_F(SecureHead, AWorkerWithoutASecretIsRefused) {
+  start([] {
+    troupe::node_options opts;
+    opts.secret = "s";
+    return opts;
+  }());
+  auto good = join({"--secret-file", write_secret("good2", "s")});
+  auto honest = peer_with_pid(good.pid, 20s);
+  ASSERT_TRUE(honest) << good.output;
+  auto none = join({});
+  expect_refused(none, "requires authentication", "rejected handshake", *honest);
+}
+
+// Forwards one TCP connection to the head, recording what the client sent.
+class recording_proxy {
+public:
+  explicit recording_proxy(uint16_t target) : target_(target) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(fd_, 1);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+    thread_ = std::thread{[this] { run(); }};
+  }
+  ~recording_proxy() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  std::string recorded() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return client_bytes_;
+  }
+  uint16_t port = 0;
+
+private:
+  void run() {
+    pollfd p{fd_, POLLIN, 0};
+    while (!stop_ && poll(&p, 1, 50) == 0) {
+    }
+    if (stop_)
+      return;
+    int client = accept(fd_, nullptr, nullptr);
+    int server = connect_to(target_);
+    pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+    char buf[65536];
+    while (!stop_) {
+      if (poll(fds, 2, 50) <= 0)
+        continue;
+      for (int i = 0; i < 2; ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP)))
+          continue;
+        auto n = read(fds[i].fd, buf, sizeof(buf));
+        if (n <= 0) {
+          close(client);
+          close(server);
+          return;
+        }
+        if (i == 0) {
+          std::lock_guard<std::mutex> guard{mtx_};
+          client_bytes_.append(buf, static_cast<size_t>(n));
+        }
+        if (write(fds[1 - i].fd, buf, static_cast<size_t>(n)) != n)
+          return;
+      }
+    }
+    close(client);
+    close(server);
+  }
+  static int connect_to(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    return fd;
+  }
+
+  uint16_t target_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mtx_;
+  std::string client_bytes_;
+};
+
+TEST_F(SecureHead, AReplayedHandshakeIsRefused) {
+  start([] {
+    troupe::node_options opts;
+    opts.secret = "k";
+    return opts;
+  }());
+  // Record an honest worker's handshake on its way to the head.
+  recording_proxy proxy{port};
+  auto honest_proc = troupe::test::start({troupe::test::self_path(), "--join",
+                                          "127.0.0.1:" + std::to_string(proxy.port),
+                                          "--secret-file", write_secret("k", "k"),
+                                          "--log-level", "warn"});
+  auto honest = peer_with_pid(honest_proc.pid, 20s);
+  ASSERT_TRUE(honest) << honest_proc.output;
+  auto recorded = proxy.recorded();
+  ASSERT_GT(recorded.size(), 0u);
+  // Replay it on a new connection: the head's fresh nonce makes the recorded Auth worthless.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(write(fd, recorded.data(), recorded.size()), static_cast<ssize_t>(recorded.size()));
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  troupe::wire::frame_decoder decoder;
+  std::optional<troupe::wire::Goodbye> bye;
+  char buf[4096];
+  for (ssize_t n; !bye && (n = read(fd, buf, sizeof(buf))) > 0;) {
+    decoder.feed(buf, static_cast<size_t>(n));
+    troupe::wire::frame_view frame;
+    while (decoder.next(frame) == troupe::wire::frame_decoder::status::frame)
+      if (frame.type == troupe::wire::kind::goodbye) {
+        bye.emplace();
+        bye->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()));
+      }
+  }
+  close(fd);
+  ASSERT_TRUE(bye) << "the replay was not refused";
+  EXPECT_EQ(bye->code(), static_cast<uint32_t>(errc::auth_failed));
+  EXPECT_TRUE(logs.wait_for("rejected handshake")) << logs.text();
+  EXPECT_EQ(head->peers().size(), 1u);
+  expect_serves(*honest);
+}
+
+// -- TLS --------------------------------------------------------------------------------------
+
+troupe::node_options tls_head() {
+  troupe::node_options opts;
+  opts.tls = {cert_dir() + "/ca.pem", cert_dir() + "/head.pem", cert_dir() + "/head.key"};
+  return opts;
+}
+
+std::vector<std::string> tls_flags(const std::string& ca, const std::string& cert,
+                                   const std::string& key) {
+  return {"--tls-ca", ca, "--tls-cert", cert, "--tls-key", key};
+}
+
+struct TlsHead : SecureHead {
+  std::optional<troupe::test::subprocess> good;
+  std::optional<troupe::peer> honest;
+
+  void SetUp() override {
+    start(tls_head());
+    const auto& d = cert_dir();
+    good.emplace(join(tls_flags(d + "/ca.pem", d + "/worker.pem", d + "/worker.key")));
+    honest = peer_with_pid(good->pid, 20s);
+    if (!honest)
+      good->read_until("\x01never\x01", 1s);
+    ASSERT_TRUE(honest) << good->output << logs.text();
+  }
+};
+
+TEST_F(TlsHead, AWorkerTrustingAnotherCaRefusesTheHead) {
+  const auto& d = cert_dir();
+  auto wary = join(tls_flags(d + "/rogue/ca.pem", d + "/rogue/evil.pem", d + "/rogue/evil.key"));
+  expect_refused(wary, "self-signed certificate in certificate chain", "rejected TLS", *honest);
+}
+
+TEST_F(TlsHead, AWorkerWithAClusterCertificateJoinsAndServes) {
+  expect_serves(*honest);
+  EXPECT_TRUE(logs.wait_for("TLS peer /CN=worker")) << logs.text();
+}
+
+TEST_F(TlsHead, AClientWithoutACertificateIsRefused) {
+  // openssl's own client: a TLS 1.3 handshake that presents no certificate.
+  auto client = troupe::test::start(
+    {"/usr/bin/openssl", "s_client", "-connect", endpoint(), "-CAfile", cert_dir() + "/ca.pem",
+     "-tls1_3", "-quiet", "-no_ign_eof"});
+  auto status = client.wait(30s);
+  ASSERT_TRUE(status.has_value()) << client.output;
+  EXPECT_TRUE(logs.wait_for("rejected TLS")) << logs.text();
+  EXPECT_EQ(head->peers().size(), 1u);
+  expect_serves(*honest);
+}
+
+TEST_F(TlsHead, APlainTcpWorkerIsRefused) {
+  auto plain = join({});
+  expect_refused(plain, "could not join", "rejected TLS", *honest);
+}
+
+TEST_F(TlsHead, ACertificateFromAnotherCaIsRefused) {
+  // The stranger trusts the cluster CA (it is public) but holds another CA's certificate.
+  const auto& d = cert_dir();
+  auto rogue = join(tls_flags(d + "/ca.pem", d + "/rogue/evil.pem", d + "/rogue/evil.key"));
+  expect_refused(rogue, "TLS", "rejected TLS", *honest);
+  EXPECT_TRUE(logs.wait_for("unable to get local issuer certificate")) << logs.text();
+}
+
+TEST_F(TlsHead, AnExpiredCertificateIsRefused) {
+  const auto& d = cert_dir();
+  auto old = join(tls_flags(d + "/ca.pem", d + "/expired.pem", d + "/expired.key"));
+  expect_refused(old, "TLS", "rejected TLS", *honest);
+  EXPECT_TRUE(logs.wait_for("certificate has expired")) << logs.text();
+}
+
+}  // namespace
