@@ -1,5 +1,4 @@
-// troupe's error codes. They cross the wire (Goodbye, Error), so each value's number is pinned:
-// never renumber, only append. A troupe error is a caf::error of category "troupe", made by
+// troupe errors as caf::error values: category "troupe", code from errc.hpp. Make one with
 // make_error(errc, context); render it with to_string(err) on an actor system that has a
 // troupe::config, or with troupe::describe(err) anywhere.
 #pragma once
@@ -10,40 +9,12 @@
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 
+#include "troupe/messages/errc.hpp"
+
 namespace troupe {
-
-enum class errc : uint8_t {
-  corrupt_payload = 1,       // Protobuf bytes that do not parse as the announced type
-  unknown_message_type = 2,  // a payload type this node never registered
-  message_too_large = 3,     // a frame over the configured maximum size
-  not_serializable = 4,      // a message that is not one Protobuf value (or empty, or an error)
-  node_down = 5,             // the node hosting the actor was lost
-  protocol_error = 6,        // a malformed frame or a frame out of order
-  version_mismatch = 7,      // the peer speaks another protocol version
-  auth_failed = 8,           // wrong, missing or replayed credentials
-  unknown_actor_type = 9,    // spawn by a name nobody registered
-  unknown_task = 10,         // a process pool task name nobody registered
-  task_failed = 11,          // a task raised an exception; the context carries its message
-  worker_lost = 12,          // a task killed its worker process too often
-  pool_closed = 13,          // submit after close/shutdown
-  connect_failed = 14,       // could not reach or join a node in time
-  handshake_timeout = 15,    // the peer did not finish the handshake before its deadline
-  unknown_actor = 16,        // the target actor does not exist (any more) on that node
-  cancelled = 17,            // the work was cancelled before it ran
-  shutdown = 18,             // the peer closed the connection on purpose (a Goodbye at exit)
-  stream_aborted = 19,       // a stream's producer terminated before the end of the stream
-};
-
-/// The largest errc value; wire codes above it are unknown to this version.
-inline constexpr uint8_t errc_last = 19;
-
-/// An errc received on the wire, or protocol_error for codes this version does not know.
-errc errc_from_wire(uint32_t code);
 
 /// The error category atom of troupe errors.
 constexpr caf::atom_value error_category = caf::atom("troupe");
-
-const char* to_string(errc code);
 
 /// Makes a troupe error; `context` is free text for humans (a type name, an exception message).
 caf::error make_error(errc code, std::string context = {});

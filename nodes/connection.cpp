@@ -19,6 +19,7 @@
 #include "troupe/messages/registry.hpp"
 #include "troupe/messages/wire.pb.h"
 #include "troupe/nodes/log.hpp"
+#include "troupe/nodes/wire/envelope.hpp"
 
 namespace troupe::detail {
 namespace {
@@ -400,8 +401,7 @@ private:
   clock::time_point last_seen_;
   uint64_t heartbeat_sequence_ = 0;
   wire::Envelope scratch_;
-  std::vector<const message_codec*> in_types_;  // index: the peer's type id
-  std::vector<std::string> in_type_names_;
+  wire::inbound_types in_types_;
   std::unordered_map<caf::actor_id, caf::strong_actor_ptr> proxies_;
   std::unordered_map<uint64_t, caf::response_promise> pending_spawns_;
   uint64_t next_spawn_id_ = 1;
@@ -655,36 +655,20 @@ void connection_broker::on_envelope(std::string_view body) {
     return;
   }
   // Payload type: a name binds a number on first use; later frames may carry the number only.
+  std::string type_name;
+  auto resolved = in_types_.resolve(env, type_name);
+  if (resolved != wire::inbound_types::result::ok) {
+    reject(env, errc::protocol_error, wire::to_string(resolved));
+    return;
+  }
   const message_codec* codec = nullptr;
-  std::string_view type_name;
-  if (!env.type_name().empty()) {
-    type_name = env.type_name();
+  if (!type_name.empty()) {
     codec = message_registry::instance().find(type_name);
-    if (env.type_id() != 0) {
-      if (env.type_id() > 1'000'000) {
-        reject(env, errc::protocol_error, "type number out of range");
-        return;
-      }
-      if (in_types_.size() <= env.type_id()) {
-        in_types_.resize(env.type_id() + 1, nullptr);
-        in_type_names_.resize(env.type_id() + 1);
-      }
-      in_types_[env.type_id()] = codec;
-      in_type_names_[env.type_id()] = env.type_name();
-    }
-  } else if (env.type_id() != 0) {
-    if (env.type_id() >= in_types_.size() || in_type_names_[env.type_id()].empty()) {
-      reject(env, errc::protocol_error,
-             "type number " + std::to_string(env.type_id()) + " was never declared");
+    if (!codec) {
+      reject(env, errc::unknown_message_type,
+             "payload type " + type_name + " is not registered on this node");
       return;
     }
-    codec = in_types_[env.type_id()];
-    type_name = in_type_names_[env.type_id()];
-  }
-  if (!type_name.empty() && !codec) {
-    reject(env, errc::unknown_message_type,
-           "payload type " + std::string{type_name} + " is not registered on this node");
-    return;
   }
   caf::message msg;
   if (codec) {
@@ -701,7 +685,7 @@ void connection_broker::on_envelope(std::string_view body) {
   if (!target) {
     // Usually a message racing its target's exit, as between local actors: not hostile.
     log::get().debug("{}: no actor {} for a {}", cfg_.address, env.target(),
-                     type_name.empty() ? "message" : std::string{type_name});
+                     type_name.empty() ? std::string{"message"} : type_name);
     if (env.request_id() != 0 && !env.is_response())
       respond_error(env, make_error(errc::unknown_actor, "no actor " + std::to_string(env.target())
                                                            + " on this node (it may have exited)"));

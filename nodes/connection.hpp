@@ -23,6 +23,7 @@
 #include <caf/expected.hpp>
 #include <caf/node_id.hpp>
 
+#include "troupe/messages/error.hpp"
 #include "troupe/nodes/wire/handshake.hpp"
 #include "troupe/nodes/wire/tls.hpp"
 

@@ -3,6 +3,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace troupe::log {
@@ -79,6 +80,17 @@ void rejected(std::string_view what, const std::string& detail, std::chrono::sec
                held_back);
   else
     get().warn("rejected {}: {}", what, detail);
+}
+
+void route_protobuf_messages() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char*, int,
+                                       const std::string& message) {
+      if (level >= google::protobuf::LOGLEVEL_ERROR)
+        rejected("protobuf input", message);
+    });
+  });
 }
 
 }  // namespace troupe::log

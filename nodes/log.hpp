@@ -26,4 +26,8 @@ void rejected(std::string_view what, const std::string& detail,
 /// Forgets which rejections were reported (tests that check the log start afresh).
 void forget_rejections();
 
+/// Sends libprotobuf's own messages (e.g. "invalid UTF-8" for every hostile string field)
+/// through rejected(), so that a peer cannot flood stderr with them. Idempotent.
+void route_protobuf_messages();
+
 }  // namespace troupe::log

@@ -438,6 +438,7 @@ const std::string& node::executable() {
 }
 
 node::node(caf::actor_system& sys, node_options opts) : sys_(sys), opts_(std::move(opts)) {
+  log::route_protobuf_messages();
   std::shared_ptr<wire::tls_context> tls;
   if (opts_.tls.enabled()) {
     tls = wire::tls_context::make(opts_.tls, tls_error_);

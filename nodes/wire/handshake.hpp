@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "troupe/messages/error.hpp"
+#include "troupe/messages/errc.hpp"
 #include "troupe/messages/wire.pb.h"
 #include "troupe/nodes/wire/frame.hpp"
 

@@ -1,0 +1,38 @@
+// Reading Envelopes (free of CAF, fuzzed): the per-connection numbering of payload types.
+//
+// The first Envelope of a type carries its name and binds a number; later ones may carry the
+// number only (docs/protocol.md). A peer cannot make this table large: numbers are bounded and
+// so is the count of distinct bindings per connection.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "troupe/messages/wire.pb.h"
+
+namespace troupe::wire {
+
+class inbound_types {
+public:
+  static constexpr uint32_t max_type_id = 1u << 20;
+  static constexpr size_t max_bindings = 4096;
+
+  enum class result {
+    ok,          // `name` is the payload's type (empty: no payload)
+    undeclared,  // a number that was never bound
+    out_of_range,
+    too_many,  // the peer bound more types than any honest peer would
+  };
+
+  /// Resolves the payload type of `env`, binding its number if the envelope names the type.
+  result resolve(const Envelope& env, std::string& name);
+
+private:
+  std::unordered_map<uint32_t, std::string> names_;
+};
+
+const char* to_string(inbound_types::result r);
+
+}  // namespace troupe::wire
