@@ -166,10 +166,10 @@ TEST_F(ProcessPool, PoisonTaskFailsAfterMaxKillsNamingTheTask) {
 TEST_F(ProcessPool, LongAndShortTasksKeepEveryWorkerBusy) {
   troupe::process_pool pool{head, {.workers = 2}};
   ASSERT_TRUE(pool.wait_for_workers(2));
-  // One 400 ms task, then 60 tasks of 2 ms: the worker stuck on the long task must not hoard
-  // the short ones.
-  std::vector<int64_t> xs{400'000};
-  xs.insert(xs.end(), 60, 2000);
+  // One 1 s task, then 60 tasks of 1 ms: the worker stuck on the long task must not hoard the
+  // short ones (the other worker needs about 60 ms for them: a wide margin on a busy machine).
+  std::vector<int64_t> xs{1'000'000};
+  xs.insert(xs.end(), 60, 1000);
   pool.map<int64_t>("spin_us", xs, 1);
   auto stats = pool.stats();
   ASSERT_EQ(stats.items_per_worker.size(), 2u);
