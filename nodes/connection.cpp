@@ -102,12 +102,14 @@ public:
     return peer_node_;
   }
 
-  // Encodes one message from a local sender into the outbox.
+  // Encodes one message from a local sender into the outbox. The sender becomes known to the
+  // peer (export_actor) the first time it sends here.
   send_status send(const wire::envelope_header& proto_header, const caf::type_erased_tuple& content,
-                   const caf::strong_actor_ptr& requester, caf::message_id mid,
+                   const caf::strong_actor_ptr& sender, caf::message_id mid,
                    std::string& problem) {
     caf::actor to_wake;
     send_status status;
+    bool first_from_sender = false;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       if (closed_)
@@ -115,11 +117,16 @@ public:
       status = encode(proto_header, content, problem);
       if (status != send_status::sent)
         return status;
-      if (requester && mid.is_request())
-        pending_.emplace(request_key{requester->id(), mid.request_id().integer_value()},
-                         pending_request{requester, mid});
+      if (sender) {
+        first_from_sender = exported_.insert(sender->id()).second;
+        if (mid.is_request())
+          pending_.emplace(request_key{sender->id(), mid.request_id().integer_value()},
+                           pending_request{sender, mid});
+      }
       to_wake = wake_locked();
     }
+    if (first_from_sender)
+      watch(sender);
     if (to_wake)
       caf::anon_send(to_wake, flush_atom::value);
     return status;
@@ -180,6 +187,12 @@ public:
   void export_actor(const caf::strong_actor_ptr& actor);
 
 private:
+  // The second half of export_actor, outside the lock (attaching may run the functor at once).
+  void watch(const caf::strong_actor_ptr& actor);
+
+public:
+
+private:
   caf::actor wake_locked() {
     if (wakeup_pending_ || !broker_)
       return nullptr;
@@ -212,43 +225,54 @@ private:
     }
     if (content.match_element<caf::error>(0)) {
       auto err = to_wire(*static_cast<const caf::error*>(content.get(0)));
-      h.type_id = type_id_for(std::type_index{typeid(wire::Error)}, error_type_name(), h);
+      h.type_name = error_type_name();  // errors are rare: always named, never numbered
       return append_checked(h, err, problem);
     }
-    auto rtti = content.type(0);
-    const message_codec* codec = rtti.second ? message_registry::instance().find(*rtti.second)
-                                             : nullptr;
-    if (!codec) {
+    auto* known = out_type(content.type(0).second);
+    if (!known) {
       problem = "type of " + content.stringify()
                 + " is not a registered Protobuf message (troupe::config::add_messages)";
       return send_status::not_serializable;
     }
-    const auto& payload = codec->view(content.get(0));
-    h.type_id = type_id_for(codec->type, codec->name, h);
-    return append_checked(h, payload, problem);
+    h.type_id = known->id;
+    if (!known->declared)
+      h.type_name = known->codec->name;  // the first frame of a type binds its number
+    auto status = append_checked(h, known->codec->view(content.get(0)), problem);
+    if (status == send_status::sent)
+      known->declared = true;
+    return status;
   }
 
-  uint32_t type_id_for(std::type_index type, const std::string& name, wire::envelope_header& h) {
+  struct outgoing_type {
+    const message_codec* codec;
+    uint32_t id;
+    bool declared;  // a frame with its name went out
+  };
+
+  // Keyed by the type_info's address: no hashing of type names per message. Should a type have
+  // two type_info objects, it merely gets two numbers.
+  outgoing_type* out_type(const std::type_info* type) {
+    if (!type)
+      return nullptr;
     auto i = out_types_.find(type);
     if (i != out_types_.end())
-      return i->second;
-    auto id = next_type_id_++;
-    out_types_.emplace(type, id);
-    h.type_name = name;  // the first frame of a type binds its number
-    return id;
+      return &i->second;
+    const auto* codec = message_registry::instance().find(std::type_index{*type});
+    if (!codec)
+      return nullptr;
+    return &out_types_.emplace(type, outgoing_type{codec, next_type_id_++, false}).first->second;
   }
 
   send_status append_checked(const wire::envelope_header& h,
                              const google::protobuf::MessageLite& payload, std::string& problem) {
-    auto size = wire::envelope_frame_size(h, payload.ByteSizeLong());
+    auto payload_size = payload.ByteSizeLong();
+    auto size = wire::envelope_frame_size(h, payload_size);
     if (size > peer_max_frame_) {
       problem = payload.GetTypeName() + " of " + std::to_string(size)
                 + " bytes exceeds the peer's frame limit of " + std::to_string(peer_max_frame_);
-      if (!h.type_name.empty())
-        out_types_.erase(std::type_index{typeid(payload)});
       return send_status::too_large;
     }
-    wire::append_envelope(outbox_, h, &payload);
+    wire::append_envelope_sized(outbox_, h, payload, payload_size);
     return send_status::sent;
   }
 
@@ -260,7 +284,7 @@ private:
   bool closed_ = false;
   size_t peer_max_frame_ = wire::default_max_frame_size;
   caf::node_id peer_node_;
-  std::unordered_map<std::type_index, uint32_t> out_types_;
+  std::unordered_map<const std::type_info*, outgoing_type> out_types_;
   uint32_t next_type_id_ = 1;
   std::unordered_map<request_key, pending_request, request_key_hash> pending_;
   std::unordered_set<caf::actor_id> exported_;
@@ -297,10 +321,8 @@ public:
       // answer it. Deliver anonymously rather than misaddressed.
       sender = nullptr;
     }
-    if (sender) {
+    if (sender)
       h.sender = sender->id();
-      link_->export_actor(sender);
-    }
     std::string problem;
     switch (link_->send(h, content, sender, mid, problem)) {
       case send_status::sent:
@@ -341,6 +363,10 @@ void link_state::export_actor(const caf::strong_actor_ptr& actor) {
     if (closed_ || !exported_.insert(actor->id()).second)
       return;
   }
+  watch(actor);
+}
+
+void link_state::watch(const caf::strong_actor_ptr& actor) {
   sys_.registry().put(actor->id(), actor);
   std::weak_ptr<link_state> weak = shared_from_this();
   auto id = actor->id();
@@ -655,20 +681,23 @@ void connection_broker::on_envelope(std::string_view body) {
     return;
   }
   // Payload type: a name binds a number on first use; later frames may carry the number only.
-  std::string type_name;
-  auto resolved = in_types_.resolve(env, type_name);
+  wire::inbound_types::binding* bound = nullptr;
+  auto resolved = in_types_.resolve(env, bound);
   if (resolved != wire::inbound_types::result::ok) {
     reject(env, errc::protocol_error, wire::to_string(resolved));
     return;
   }
-  const message_codec* codec = nullptr;
-  if (!type_name.empty()) {
+  const auto& type_name = bound ? bound->name : env.type_name();
+  const message_codec* codec = bound ? static_cast<const message_codec*>(bound->user) : nullptr;
+  if (!codec && !type_name.empty()) {
     codec = message_registry::instance().find(type_name);
     if (!codec) {
       reject(env, errc::unknown_message_type,
              "payload type " + type_name + " is not registered on this node");
       return;
     }
+    if (bound)
+      bound->user = codec;
   }
   caf::message msg;
   if (codec) {

@@ -2,30 +2,28 @@
 
 namespace troupe::wire {
 
-inbound_types::result inbound_types::resolve(const Envelope& env, std::string& name) {
-  name.clear();
+inbound_types::result inbound_types::resolve(const Envelope& env, binding*& bound) {
+  bound = nullptr;
   if (env.type_id() > max_type_id)
     return result::out_of_range;
-  if (!env.type_name().empty()) {
-    name = env.type_name();
-    if (env.type_id() != 0) {
-      auto i = names_.find(env.type_id());
-      if (i != names_.end()) {
-        i->second = name;  // a peer may rebind a number; its later frames follow the new name
-      } else {
-        if (names_.size() >= max_bindings)
-          return result::too_many;
-        names_.emplace(env.type_id(), name);
-      }
-    }
-    return result::ok;
-  }
   if (env.type_id() == 0)
-    return result::ok;  // an empty message
-  auto i = names_.find(env.type_id());
-  if (i == names_.end())
+    return result::ok;  // named without a number, or an empty message
+  auto i = bindings_.find(env.type_id());
+  if (!env.type_name().empty()) {
+    if (i == bindings_.end()) {
+      if (bindings_.size() >= max_bindings)
+        return result::too_many;
+      i = bindings_.emplace(env.type_id(), binding{}).first;
+    }
+    if (i->second.name != env.type_name()) {
+      // A peer may rebind a number; its later frames follow the new name.
+      i->second.name = env.type_name();
+      i->second.user = nullptr;
+    }
+  } else if (i == bindings_.end()) {
     return result::undeclared;
-  name = i->second;
+  }
+  bound = &i->second;
   return result::ok;
 }
 

@@ -19,18 +19,26 @@ public:
   static constexpr uint32_t max_type_id = 1u << 20;
   static constexpr size_t max_bindings = 4096;
 
+  /// A bound type number; `user` is free for the caller (the broker caches its codec there).
+  struct binding {
+    std::string name;
+    const void* user = nullptr;
+  };
+
   enum class result {
-    ok,          // `name` is the payload's type (empty: no payload)
+    ok,          // the payload's type is resolved (or there is no payload)
     undeclared,  // a number that was never bound
     out_of_range,
     too_many,  // the peer bound more types than any honest peer would
   };
 
   /// Resolves the payload type of `env`, binding its number if the envelope names the type.
-  result resolve(const Envelope& env, std::string& name);
+  /// On ok, `bound` is the number's binding (null for an unnumbered or empty payload), and the
+  /// type's name is bound->name or else env.type_name() (empty: no payload).
+  result resolve(const Envelope& env, binding*& bound);
 
 private:
-  std::unordered_map<uint32_t, std::string> names_;
+  std::unordered_map<uint32_t, binding> bindings_;
 };
 
 const char* to_string(inbound_types::result r);

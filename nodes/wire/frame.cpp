@@ -131,6 +131,13 @@ void append_envelope(std::vector<char>& out, const envelope_header& header,
     payload->SerializeWithCachedSizesToArray(at);
 }
 
+void append_envelope_sized(std::vector<char>& out, const envelope_header& header,
+                           const google::protobuf::MessageLite& payload, size_t payload_size) {
+  auto* at = begin_envelope(out, header, payload_size);
+  if (payload_size > 0)
+    payload.SerializeWithCachedSizesToArray(at);
+}
+
 void append_envelope(std::vector<char>& out, const envelope_header& header,
                      std::string_view payload_bytes) {
   auto* at = begin_envelope(out, header, payload_bytes.size());

@@ -61,6 +61,9 @@ struct envelope_header {
 };
 void append_envelope(std::vector<char>& out, const envelope_header& header,
                      const google::protobuf::MessageLite* payload);
+/// Same, when the caller already called payload.ByteSizeLong() (it caches the sizes).
+void append_envelope_sized(std::vector<char>& out, const envelope_header& header,
+                           const google::protobuf::MessageLite& payload, size_t payload_size);
 /// Same, with an already serialized payload.
 void append_envelope(std::vector<char>& out, const envelope_header& header,
                      std::string_view payload_bytes);

@@ -51,15 +51,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   decoder.feed(reinterpret_cast<const char*>(data), size);
   inbound_types types;
   Envelope env;
-  std::string name;
+  inbound_types::binding* bound = nullptr;
   frame_view frame;
   while (decoder.next(frame) == frame_decoder::status::frame) {
     if (frame.type != kind::envelope)
       continue;
     if (!env.ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size())))
       return 0;  // protocol error: the connection ends
-    if (types.resolve(env, name) != inbound_types::result::ok)
+    if (types.resolve(env, bound) != inbound_types::result::ok)
       continue;  // rejected with an error response
+    const auto& name = bound ? bound->name : env.type_name();
     if (!name.empty())
       parse_payload(name, env.payload());
   }
