@@ -413,6 +413,8 @@ private:
   void on_established();
   void on_tick();
   void shutdown(caf::error reason, bool say_goodbye);
+  void release(const caf::error& reason);
+  void on_exit() override;
   caf::strong_actor_ptr proxy_for(caf::actor_id id);
 
   caf::io::connection_handle hdl_;
@@ -607,7 +609,6 @@ void connection_broker::on_established() {
   peer_.node = caf::make_node_id(hello.node_id().process_id(), host);
   peer_.process_id = hello.node_id().process_id();
   peer_.address = cfg_.address;
-  peer_.connection = caf::actor_cast<caf::actor>(this);
   auto max_frame = hello.max_frame_size() > 0 ? hello.max_frame_size()
                                              : wire::default_max_frame_size;
   link_->established(max_frame, peer_.node);
@@ -616,8 +617,13 @@ void connection_broker::on_established() {
                     tls_->peer_subject());
   else
     log::get().info("connected to {} ({})", peer_.name, cfg_.address);
-  if (cfg_.manager)
-    send(cfg_.manager, node_up_atom::value, peer_);
+  if (cfg_.manager) {
+    // The handle to this broker goes out only in the message: a member holding it would keep
+    // the broker alive forever.
+    auto info = peer_;
+    info.connection = caf::actor_cast<caf::actor>(this);
+    send(cfg_.manager, node_up_atom::value, std::move(info));
+  }
   delayed_send(this, cfg_.heartbeat_interval, tick_atom::value);
 }
 
@@ -843,6 +849,27 @@ void connection_broker::on_goodbye(std::string_view body) {
 void connection_broker::shutdown(caf::error reason, bool say_goodbye) {
   if (closing_)
     return;
+  release(reason);
+  if (say_goodbye) {
+    wire::Goodbye bye;
+    bye.set_code(reason.category() == error_category ? reason.code() : 0);
+    bye.set_reason(describe(reason));
+    std::vector<char> out;
+    wire::append_frame(out, wire::kind::goodbye, bye);
+    write_direct(out);  // closing the socket is graceful: pending bytes leave before the FIN
+  }
+  quit(reason);
+}
+
+void connection_broker::on_exit() {
+  // Terminated from outside (an exit message, the actor system going down): still fail what
+  // waits on this link, and break the link state's reference back to this broker.
+  if (!closing_)
+    release(make_error(errc::node_down, "the connection to " + cfg_.address + " was shut down"));
+  caf::io::broker::on_exit();
+}
+
+void connection_broker::release(const caf::error& reason) {
   closing_ = true;
   if (established_)
     log::get().info("connection to {} ({}) closed: {}", peer_.name, cfg_.address,
@@ -862,15 +889,6 @@ void connection_broker::shutdown(caf::error reason, bool say_goodbye) {
   pending_spawns_.clear();
   if (cfg_.manager)
     send(cfg_.manager, node_down_atom::value, cfg_.connection_id, reason);
-  if (say_goodbye) {
-    wire::Goodbye bye;
-    bye.set_code(reason.category() == error_category ? reason.code() : 0);
-    bye.set_reason(describe(reason));
-    std::vector<char> out;
-    wire::append_frame(out, wire::kind::goodbye, bye);
-    write_direct(out);  // closing the socket is graceful: pending bytes leave before the FIN
-  }
-  quit(reason);
 }
 
 // -- spawning -------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <iostream>
 #include <thread>
 
@@ -35,23 +36,34 @@ struct command_line {
 };
 
 void add_common_flags(CLI::App& app, command_line& cl) {
+  // Each flag can also come from the environment (TROUPE_...): handy in container manifests.
   app.add_option("--log-level", cl.log_level, "trace, debug, info, warn, error or off")
+    ->envname("TROUPE_LOG_LEVEL")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
     ->capture_default_str();
-  app.add_option("--name", cl.name, "this node's name in logs and to its peers");
+  app.add_option("--name", cl.name, "this node's name in logs and to its peers")
+    ->envname("TROUPE_NAME");
   app.add_option("-w,--workers", cl.workers,
-                 "worker processes the head starts (default: one per core; 0: none)");
+                 "worker processes the head starts (default: one per core; 0: none)")
+    ->envname("TROUPE_WORKERS");
   app.add_option("-l,--listen", cl.listen,
-                 "accept worker nodes over TCP on ADDR:PORT (port 0 picks one)");
-  app.add_option("-j,--join", cl.join, "run as a worker node joining the head at HOST:PORT");
+                 "accept worker nodes over TCP on ADDR:PORT (port 0 picks one)")
+    ->envname("TROUPE_LISTEN");
+  app.add_option("-j,--join", cl.join, "run as a worker node joining the head at HOST:PORT")
+    ->envname("TROUPE_JOIN");
   app.add_option("--join-timeout", cl.join_timeout_s,
                  "seconds a joining worker keeps trying to reach its head")
+    ->envname("TROUPE_JOIN_TIMEOUT")
     ->capture_default_str();
   app.add_option("--secret-file", cl.secret_file,
-                 "file holding the cluster secret for TCP links (or set TROUPE_SECRET)");
-  app.add_option("--tls-ca", cl.tls.ca_file, "PEM file of the cluster CA (TLS for TCP links)");
-  app.add_option("--tls-cert", cl.tls.cert_file, "PEM file of this node's certificate");
-  app.add_option("--tls-key", cl.tls.key_file, "PEM file of this node's private key");
+                 "file holding the cluster secret for TCP links (or set TROUPE_SECRET)")
+    ->envname("TROUPE_SECRET_FILE");
+  app.add_option("--tls-ca", cl.tls.ca_file, "PEM file of the cluster CA (TLS for TCP links)")
+    ->envname("TROUPE_TLS_CA");
+  app.add_option("--tls-cert", cl.tls.cert_file, "PEM file of this node's certificate")
+    ->envname("TROUPE_TLS_CERT");
+  app.add_option("--tls-key", cl.tls.key_file, "PEM file of this node's private key")
+    ->envname("TROUPE_TLS_KEY");
   app.add_option("--heartbeat-interval-ms", cl.heartbeat_interval_ms)->capture_default_str();
   app.add_option("--heartbeat-timeout-ms", cl.heartbeat_timeout_ms,
                  "a peer silent this long is declared down")
@@ -161,6 +173,16 @@ int run_child_worker(const program& prog, const command_line& cl) {
   exit_worker(clean ? 0 : 1);
 }
 
+// Host name and pid are not unique in containers (pid 1, a restarted container keeps its host
+// name): a random suffix tells incarnations apart in logs and per-worker statistics.
+std::string unique_worker_name() {
+  char hostname[256] = "host";
+  gethostname(hostname, sizeof(hostname) - 1);
+  char suffix[8];
+  std::snprintf(suffix, sizeof(suffix), "%04x", std::random_device{}() & 0xffffu);
+  return std::string{"worker-"} + hostname + "-" + std::to_string(getpid()) + "-" + suffix;
+}
+
 // A worker joining over TCP: keep a connection to the head, reconnecting with backoff.
 int run_tcp_worker(const program& prog, const command_line& cl, const std::string& secret) {
   std::string host;
@@ -175,11 +197,7 @@ int run_tcp_worker(const program& prog, const command_line& cl, const std::strin
     prog.setup(cfg);
   add_task_runner(cfg);
   caf::actor_system sys{cfg};
-  char hostname[256] = "host";
-  gethostname(hostname, sizeof(hostname) - 1);
-  node n{sys, make_node_options(cl, std::string{"worker-"} + hostname + "-"
-                                      + std::to_string(getpid()),
-                                secret)};
+  node n{sys, make_node_options(cl, unique_worker_name(), secret)};
   watch_signals([](int) { std::_Exit(0); });
   auto timeout = std::chrono::seconds{cl.join_timeout_s};
   for (;;) {
