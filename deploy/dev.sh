@@ -3,6 +3,8 @@
 # (as root, or through sudo), configures and builds, then:
 #   deploy/dev.sh demo [mandelbrot flags]   renders the Mandelbrot set over worker processes
 #   deploy/dev.sh test [ctest flags]         runs every test
+#   deploy/dev.sh bench [run.py flags]       runs the benchmarks against the peers (bench/README.md);
+#                                            without flags: the full run, published to bench/RESULTS.md
 #   deploy/dev.sh build                      only builds (into build/)
 # Environment: BUILD_DIR (default build), JOBS (default: cores).
 set -euo pipefail
@@ -52,6 +54,16 @@ case $command in
     build
     ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" "$@"
     ;;
+  bench)
+    install_packages
+    cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    cmake --build "$build_dir" -j "$jobs" --target bench_programs
+    # run.py's chart needs Debian's python3-matplotlib, installed for /usr/bin/python3.
+    if [[ $# -eq 0 ]]; then
+      set -- --publish
+    fi
+    /usr/bin/python3 bench/run.py --build-dir "$build_dir" "$@"
+    ;;
   build)
     install_packages
     build "$@"
@@ -60,7 +72,7 @@ case $command in
     install_packages
     ;;
   *)
-    echo "usage: deploy/dev.sh demo|test|build|deps [args]" >&2
+    echo "usage: deploy/dev.sh demo|test|bench|build|deps [args]" >&2
     exit 2
     ;;
 esac

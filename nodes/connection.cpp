@@ -85,7 +85,8 @@ class remote_proxy;
 // failing them fast), and which local actors the peer knows (to tell it when they terminate).
 class link_state : public std::enable_shared_from_this<link_state> {
 public:
-  link_state(caf::actor_system& sys, caf::actor broker) : sys_(sys), broker_(std::move(broker)) {
+  link_state(caf::actor_system& sys, const caf::actor& broker)
+    : sys_(sys), broker_(caf::actor_cast<caf::weak_actor_ptr>(broker)) {
   }
 
   caf::actor_system& system() {
@@ -172,7 +173,7 @@ public:
   std::vector<pending_request> close() {
     std::lock_guard<std::mutex> guard{mtx_};
     closed_ = true;
-    broker_ = nullptr;
+    broker_.reset();
     std::vector<pending_request> result;
     result.reserve(pending_.size());
     for (auto& kv : pending_)
@@ -194,10 +195,12 @@ public:
 
 private:
   caf::actor wake_locked() {
-    if (wakeup_pending_ || !broker_)
+    if (wakeup_pending_)
       return nullptr;
-    wakeup_pending_ = true;
-    return broker_;
+    auto broker = caf::actor_cast<caf::actor>(broker_.lock());
+    if (broker)
+      wakeup_pending_ = true;
+    return broker;
   }
 
   void actor_down(caf::actor_id id, const caf::error& reason) {
@@ -278,7 +281,8 @@ private:
 
   caf::actor_system& sys_;
   std::mutex mtx_;
-  caf::actor broker_;  // reset on close
+  // Weak: the broker owns this state; a strong handle back would keep both alive forever.
+  caf::weak_actor_ptr broker_;
   std::vector<char> outbox_;
   bool wakeup_pending_ = false;
   bool closed_ = false;
@@ -414,6 +418,13 @@ private:
   void on_tick();
   void shutdown(caf::error reason, bool say_goodbye);
   void release(const caf::error& reason);
+
+  // A timer message to this broker. Anonymous: a pending timer whose message named this broker
+  // as its sender would keep a terminated broker alive until it fires.
+  template <class Atom>
+  void remind(caf::timespan after, Atom what) {
+    caf::delayed_anon_send(caf::actor_cast<caf::actor>(this), after, what);
+  }
   void on_exit() override;
   caf::strong_actor_ptr proxy_for(caf::actor_id id);
 
@@ -453,7 +464,7 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
   std::vector<char> hello;
   handshake_->start(hello);
   write_direct(hello);
-  delayed_send(this, cfg_.handshake_timeout, handshake_deadline_atom::value);
+  remind(cfg_.handshake_timeout, handshake_deadline_atom::value);
   set_down_handler([](caf::down_msg&) {});
   return {
     [this](caf::io::new_data_msg& msg) {
@@ -624,7 +635,7 @@ void connection_broker::on_established() {
     info.connection = caf::actor_cast<caf::actor>(this);
     send(cfg_.manager, node_up_atom::value, std::move(info));
   }
-  delayed_send(this, cfg_.heartbeat_interval, tick_atom::value);
+  remind(cfg_.heartbeat_interval, tick_atom::value);
 }
 
 void connection_broker::on_tick() {
@@ -644,7 +655,7 @@ void connection_broker::on_tick() {
     wire::append_frame(out, wire::kind::heartbeat, beat);
   });
   drain();
-  delayed_send(this, cfg_.heartbeat_interval, tick_atom::value);
+  remind(cfg_.heartbeat_interval, tick_atom::value);
 }
 
 caf::strong_actor_ptr connection_broker::proxy_for(caf::actor_id id) {

@@ -181,7 +181,10 @@ void on_batch_error(dispatcher_actor* self, uint64_t id, const caf::error& err) 
   if (i == st.batches.end())
     return;  // already re-dispatched when its worker went down
   if (is(err, errc::node_down)) {
-    // Its node is being lost; peer_down re-dispatches the worker's batches.
+    // Its node is being lost: peer_down re-dispatches the worker's batches, unless it came
+    // first, in which case nothing else will.
+    if (st.workers.count(i->second.worker) == 0)
+      worker_lost(self, i->second.worker, err);
     return;
   }
   if (err == caf::sec::request_receiver_down) {
@@ -327,12 +330,13 @@ void start_worker(dispatcher_actor* self, bool replacement) {
 void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason) {
   auto& st = self->state;
   auto w = st.workers.find(id);
-  if (w == st.workers.end())
-    return;
-  log::get().warn("pool: lost worker {} ({}); re-dispatching its tasks", w->second.node.name,
-                  describe(reason));
-  st.workers.erase(w);
-  ++st.stats.worker_deaths;
+  if (w != st.workers.end()) {
+    log::get().warn("pool: lost worker {} ({}); re-dispatching its tasks", w->second.node.name,
+                    describe(reason));
+    st.workers.erase(w);
+    ++st.stats.worker_deaths;
+  }
+  // Also when the slot is gone already: no batch may stay recorded for a dead worker.
   std::vector<job_ptr> again;
   for (auto i = st.batches.begin(); i != st.batches.end();) {
     if (i->second.worker != id) {

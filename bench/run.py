@@ -1,0 +1,660 @@
+#!/usr/bin/env python3
+"""run.py: troupe's benchmark suite: troupe and its peers measured side by side in one run.
+
+Runs troupe's programs and the peers (bench/peers) interleaved, N repetitions, and reports each
+troupe figure as a ratio to the peers' from the same run (> 1 = troupe better) against issue 6's
+targets. Usage: python3 bench/run.py [--quick] [--publish] [--reps N] [--only METRIC] [--build]
+"""
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+
+
+# ---- what is measured -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    unit: str
+    higher_is_better: bool
+    what: str
+
+
+METRICS = {
+    "one_way_throughput": Metric("msgs/s", True, "cross-process one-way, 32-byte messages"),
+    "round_trip": Metric("us", False, "cross-process request/response, median"),
+    "wire_bytes_per_message": Metric("bytes", False, "TCP payload bytes per small message"),
+    "pool_map_tiny": Metric("tasks/s", True, "pool map of 200k x*x, 2 workers, auto chunks"),
+    "pool_apply_async_tiny": Metric("tasks/s", True, "pool apply_async + callback, 2 workers"),
+    "cpu_primes_1_worker": Metric("s", False, "primes by trial division, 16 ranges, 1 worker"),
+    "cpu_primes_2_workers": Metric("s", False, "the same with 2 workers"),
+    "cpu_speedup_2_workers": Metric("x", True, "primes: time(1 worker) / time(2 workers)"),
+    "mandelbrot_speedup_2_workers": Metric("x", True, "mandelbrot demo: in-process / 2 workers"),
+    "mandelbrot_render_in_process": Metric("s", False, "mandelbrot demo, --workers 0"),
+    "mandelbrot_render_2_workers": Metric("s", False, "mandelbrot demo, --workers 2"),
+    "local_one_way_throughput": Metric("msgs/s", True, "two local actors, one-way"),
+    "local_round_trip": Metric("us", False, "two local actors, request/response, median"),
+    "thread_pool_submit_tiny": Metric("tasks/s", True, "thread pool submit of tiny tasks"),
+    "pool_start_to_first_result": Metric("ms", False, "2-worker pool construction to 1st result"),
+    "idle_worker_rss": Metric("MiB", False, "VmRSS of an idle worker process"),
+}
+
+TROUPE_IMPLS = ("troupe", "troupe_socketpair", "troupe_tcp")
+
+# Figures set beside no peer: the primes times compare C++ with Python, not troupe's overhead
+# (and troupe counts below 2,000,000 in quick mode too, where Python counts below 500,000).
+NO_RATIO = {"cpu_primes_1_worker", "cpu_primes_2_workers"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RatioTarget:
+    """troupe `impl` against `peer` on `metric`: the oriented ratio must be >= `minimum`."""
+    metric: str
+    impl: str
+    peer: str
+    minimum: float
+    requirement: str  # the issue's wording
+
+
+@dataclasses.dataclass(frozen=True)
+class AbsoluteTarget:
+    """troupe's own figure against a fixed limit (no peer measures it)."""
+    metric: str
+    impl: str
+    limit: float
+    requirement: str
+
+
+# Issue 6's targets. Ratios are oriented (>1 = troupe better), so "round trip <= 0.3x BASP"
+# becomes BASP/troupe >= 1/0.3. Cross-process targets apply to both of troupe's transports.
+TARGETS = [
+    *(RatioTarget("one_way_throughput", impl, "caf_basp", 10.0, ">= 10x CAF BASP")
+      for impl in ("troupe_socketpair", "troupe_tcp")),
+    *(RatioTarget("one_way_throughput", impl, "python_mp_queue", 10.0, ">= 10x Python mp.Queue")
+      for impl in ("troupe_socketpair", "troupe_tcp")),
+    *(RatioTarget("round_trip", impl, "caf_basp", 1 / 0.3, "<= 0.3x CAF BASP")
+      for impl in ("troupe_socketpair", "troupe_tcp")),
+    *(RatioTarget("round_trip", impl, "raw_socketpair", 1 / 3, "<= 3x raw socketpair")
+      for impl in ("troupe_socketpair", "troupe_tcp")),
+    RatioTarget("pool_map_tiny", "troupe", "python_pool", 2.0, ">= 2x Python chunked map"),
+    RatioTarget("pool_apply_async_tiny", "troupe", "python_pool", 10.0,
+                ">= 10x Python apply_async"),
+    RatioTarget("local_one_way_throughput", "troupe", "caf_raw", 0.9, ">= 0.9x raw CAF"),
+    RatioTarget("local_round_trip", "troupe", "caf_raw", 0.9, ">= 0.9x raw CAF"),
+    RatioTarget("thread_pool_submit_tiny", "troupe", "python_threadpool", 10.0,
+                ">= 10x Python ThreadPoolExecutor"),
+]
+
+ABSOLUTE_TARGETS = [
+    AbsoluteTarget("cpu_speedup_2_workers", "troupe", 1.9, ">= 1.9x with 2 workers"),
+    AbsoluteTarget("mandelbrot_speedup_2_workers", "troupe", 1.9, ">= 1.9x with 2 workers"),
+    AbsoluteTarget("pool_start_to_first_result", "troupe", 100.0, "<= 100 ms"),
+    AbsoluteTarget("idle_worker_rss", "troupe", 10.0, "<= 10 MiB"),
+]
+
+
+def absolute_met(t, value):
+    return value >= t.limit if METRICS[t.metric].higher_is_better else value <= t.limit
+
+
+def absolute_margin(t, value):
+    """value against its limit, oriented like the ratios: >= 1 means the target is met."""
+    if METRICS[t.metric].higher_is_better:
+        return value / t.limit
+    return t.limit / value if value > 0 else float("inf")
+
+
+# ---- the programs -----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    name: str
+    side: str  # "troupe" or "peer"
+    metrics: tuple
+    timeout_quick: float
+    timeout_full: float
+    command: object = None  # (build_dir, quick) -> argv; None for built-in runners
+    runner: object = None   # (build_dir, quick, timeout) -> (records, stderr text)
+
+
+def built(build_dir, *parts):
+    return str(Path(build_dir, *parts))
+
+
+PROGRAMS = [
+    Program("troupe_bench", "troupe",
+            ("one_way_throughput", "round_trip", "wire_bytes_per_message", "pool_map_tiny",
+             "pool_apply_async_tiny", "cpu_primes_1_worker", "cpu_primes_2_workers",
+             "cpu_speedup_2_workers", "pool_start_to_first_result", "idle_worker_rss"),
+            60, 240, command=lambda b, q: [built(b, "bench", "troupe_bench")]),
+    Program("peer_caf_basp", "peer", ("one_way_throughput", "wire_bytes_per_message",
+                                      "round_trip"),
+            60, 180, command=lambda b, q: [built(b, "bench", "peers", "peer_caf_basp")]),
+    Program("troupe_local_bench", "troupe",
+            ("local_one_way_throughput", "local_round_trip", "thread_pool_submit_tiny"),
+            60, 180, command=lambda b, q: [built(b, "bench", "troupe_local_bench")]),
+    Program("python_peers", "peer",
+            ("one_way_throughput", "round_trip", "pool_map_tiny", "pool_apply_async_tiny",
+             "cpu_primes_1_worker", "cpu_primes_2_workers", "cpu_speedup_2_workers",
+             "thread_pool_submit_tiny"),
+            90, 300,
+            command=lambda b, q: [sys.executable, str(BENCH / "peers" / "python_peers.py")]),
+    Program("mandelbrot", "troupe",
+            ("mandelbrot_speedup_2_workers", "mandelbrot_render_in_process",
+             "mandelbrot_render_2_workers"),
+            60, 180, runner=lambda b, q, t: run_mandelbrot(b, q, t)),
+    Program("peer_socketpair", "peer", ("one_way_throughput", "round_trip"),
+            30, 120, command=lambda b, q: [built(b, "bench", "peers", "peer_socketpair")]),
+    Program("peer_caf_local", "peer", ("local_one_way_throughput", "local_round_trip"),
+            30, 120, command=lambda b, q: [built(b, "bench", "peers", "peer_caf_local")]),
+]
+
+BUILD_TARGETS = ["troupe_bench", "troupe_local_bench", "peer_caf_basp", "peer_socketpair",
+                 "peer_caf_local", "mandelbrot"]
+
+
+class ProgramFailed(Exception):
+    pass
+
+
+def kill_group(proc):
+    """Kills the program and everything it started (each program leads its own session)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_process(argv, timeout):
+    """Runs argv in a new session; returns (stdout, stderr). Whatever it started dies with it:
+    the whole process group is killed when it exits, fails, times out, or we are interrupted."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, cwd=ROOT)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        out, err = proc.communicate()
+        raise ProgramFailed(f"timed out after {timeout:.0f} s\n{err[-2000:]}")
+    finally:
+        kill_group(proc)  # stragglers: workers of a program that exited or was interrupted
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0:
+        raise ProgramFailed(f"exit status {proc.returncode}\n{err[-2000:]}")
+    return out, err
+
+
+def parse_records(out):
+    records = []
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            rec = None
+        if not isinstance(rec, dict) or not {"metric", "impl", "value", "unit"} <= rec.keys():
+            raise ProgramFailed(f"not a figure line on stdout: {line[:200]}")
+        records.append(rec)
+    return records
+
+
+def mandelbrot_size(quick):
+    # Large enough that the 2-worker render takes well over the pool's dispatch latency.
+    return ["--width", "640", "--height", "400"] if quick else ["--width", "1280", "--height",
+                                                                 "800"]
+
+
+def run_mandelbrot(build_dir, quick, timeout):
+    """The demo's own timing ("rendered in X s"), in-process and on 2 worker processes."""
+    exe = built(build_dir, "examples", "mandelbrot")
+    times, logs = {}, []
+    with tempfile.TemporaryDirectory(prefix="troupe-bench-") as tmp:
+        for workers in (0, 2):
+            argv = [exe, "--workers", str(workers), *mandelbrot_size(quick), "--out",
+                    str(Path(tmp, f"m{workers}.png"))]
+            out, err = run_process(argv, timeout / 2)
+            logs.append(err)
+            found = re.search(r"rendered in ([0-9.]+) s", out)
+            if not found:
+                raise ProgramFailed(f"no 'rendered in' line in:\n{out[-1000:]}")
+            times[workers] = float(found.group(1))
+    records = [
+        {"metric": "mandelbrot_render_in_process", "impl": "troupe", "value": times[0],
+         "unit": "s"},
+        {"metric": "mandelbrot_render_2_workers", "impl": "troupe", "value": times[2],
+         "unit": "s"},
+        {"metric": "mandelbrot_speedup_2_workers", "impl": "troupe",
+         "value": times[0] / times[2], "unit": "x"},
+    ]
+    return records, "".join(logs)
+
+
+def run_program(prog, build_dir, quick, only):
+    timeout = prog.timeout_quick if quick else prog.timeout_full
+    if prog.runner is not None:
+        records, err = prog.runner(build_dir, quick, timeout)
+    else:
+        argv = prog.command(build_dir, quick)
+        if quick:
+            argv.append("--quick")
+        if only:
+            argv += ["--only", only]
+        out, err = run_process(argv, timeout)
+        records = parse_records(out)
+    if only:
+        records = [r for r in records if r["metric"] == only]
+    return records, err
+
+
+def check_binaries(build_dir, programs):
+    missing = []
+    for prog in programs:
+        if prog.command is not None:
+            exe = prog.command(build_dir, False)[0]
+            if exe != sys.executable and not Path(exe).exists():
+                missing.append(exe)
+    if "mandelbrot" in {p.name for p in programs}:
+        exe = built(build_dir, "examples", "mandelbrot")
+        if not Path(exe).exists():
+            missing.append(exe)
+    if missing:
+        sys.exit("run.py: missing programs (build them with `cmake --build "
+                 f"{build_dir} --target bench_programs`, or pass --build):\n  "
+                 + "\n  ".join(missing))
+
+
+def build(build_dir):
+    subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build_dir)], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 2),
+                    "--target", *BUILD_TARGETS], check=True)
+
+
+# ---- repetitions ------------------------------------------------------------------------------
+
+def interleaved(programs, rep):
+    """Alternates troupe and peer programs; every other repetition in reverse, so that no
+    program always runs right after the same neighbour or at the same point of the run."""
+    troupe = [p for p in programs if p.side == "troupe"]
+    peers = [p for p in programs if p.side != "troupe"]
+    order = []
+    for i in range(max(len(troupe), len(peers))):
+        order += troupe[i:i + 1] + peers[i:i + 1]
+    return order if rep % 2 == 0 else order[::-1]
+
+
+def run_all(programs, build_dir, quick, reps, only, log):
+    samples = {}  # (metric, impl) -> [values]
+    units = {}
+    failures = []
+    for rep in range(reps):
+        for prog in interleaved(programs, rep):
+            started = time.monotonic()
+            try:
+                records, err = run_program(prog, build_dir, quick, only)
+            except ProgramFailed as exc:
+                failures.append(f"{prog.name} (repetition {rep + 1}): {exc}")
+                log.write(f"== {prog.name} rep {rep + 1}: FAILED: {exc}\n")
+                print(f"  rep {rep + 1} {prog.name}: FAILED ({str(exc).splitlines()[0]})",
+                      file=sys.stderr)
+                continue
+            log.write(f"== {prog.name} rep {rep + 1} ({time.monotonic() - started:.1f} s)\n")
+            log.write(err)
+            for r in records:
+                samples.setdefault((r["metric"], r["impl"]), []).append(float(r["value"]))
+                units[(r["metric"], r["impl"])] = r["unit"]
+            print(f"  rep {rep + 1} {prog.name}: {len(records)} figures in "
+                  f"{time.monotonic() - started:.1f} s", file=sys.stderr)
+    return samples, units, failures
+
+
+# ---- figures and ratios -----------------------------------------------------------------------
+
+def summarize(samples, units):
+    figures = {}
+    for key, values in sorted(samples.items()):
+        figures[key] = {"metric": key[0], "impl": key[1], "median": statistics.median(values),
+                        "min": min(values), "max": max(values), "unit": units[key],
+                        "reps": len(values)}
+    return figures
+
+
+def oriented(metric, troupe_value, peer_value):
+    """troupe vs peer such that > 1 means troupe is better."""
+    if METRICS[metric].higher_is_better:
+        return troupe_value / peer_value if peer_value else float("inf")
+    return peer_value / troupe_value if troupe_value else float("inf")
+
+
+def ratio_rows(figures):
+    """Every troupe figure against every peer figure of the same metric, with its target."""
+    targets = {(t.metric, t.impl, t.peer): t for t in TARGETS}
+    rows = []
+    for (metric, impl), fig in figures.items():
+        if impl not in TROUPE_IMPLS or metric in NO_RATIO:
+            continue
+        for (m2, peer), pfig in figures.items():
+            if m2 != metric or peer in TROUPE_IMPLS:
+                continue
+            t = targets.get((metric, impl, peer))
+            ratio = oriented(metric, fig["median"], pfig["median"])
+            # The least and most favourable pairing of single repetitions.
+            worst = oriented(metric, fig["min"], pfig["max"]) if METRICS[metric].higher_is_better \
+                else oriented(metric, fig["max"], pfig["min"])
+            best = oriented(metric, fig["max"], pfig["min"]) if METRICS[metric].higher_is_better \
+                else oriented(metric, fig["min"], pfig["max"])
+            rows.append({"type": "ratio", "metric": metric, "impl": impl, "peer": peer,
+                         "ratio": ratio, "ratio_range": [worst, best],
+                         "target": t.minimum if t else None,
+                         "requirement": t.requirement if t else None,
+                         "met": (ratio >= t.minimum) if t else None})
+    for t in TARGETS:  # a target whose figures are missing must show up as missed, not vanish
+        if (t.metric, t.impl) in figures and (t.metric, t.peer) in figures:
+            continue
+        rows.append({"type": "ratio", "metric": t.metric, "impl": t.impl, "peer": t.peer,
+                     "ratio": None, "ratio_range": None, "target": t.minimum,
+                     "requirement": t.requirement, "met": False})
+    return rows
+
+
+def absolute_rows(figures):
+    rows = []
+    for t in ABSOLUTE_TARGETS:
+        fig = figures.get((t.metric, t.impl))
+        value = fig["median"] if fig else None
+        rows.append({"type": "absolute", "metric": t.metric, "impl": t.impl, "value": value,
+                     "unit": METRICS[t.metric].unit, "limit": t.limit,
+                     "requirement": t.requirement,
+                     "ratio": absolute_margin(t, value) if value is not None else None,
+                     "met": absolute_met(t, value) if value is not None else False})
+    return rows
+
+
+# ---- reports ----------------------------------------------------------------------------------
+
+def machine_info():
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
+            "python": platform.python_version()}
+
+
+def fmt(value):
+    if value is None:
+        return "—"
+    if value == float("inf"):
+        return "∞"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.3g}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:.3g}k"
+    return f"{value:.3g}"
+
+
+def fmt_fig(fig):
+    if fig is None:
+        return "—"
+    return f"{fmt(fig['median'])} ({fmt(fig['min'])}–{fmt(fig['max'])})"
+
+
+def verdict(met):
+    return "—" if met is None else ("**met**" if met else "**MISSED**")
+
+
+def markdown(run, figures, ratios, absolutes, failures, chart_name):
+    lines = [f"# troupe benchmarks — {run['date']}", ""]
+    m = run["machine"]
+    lines += [f"Machine: {m['nproc']} vCPU ({m['cpu']}), Linux {m['kernel']}, Python "
+              f"{m['python']}; load average before/after: {run['load_before']} / "
+              f"{run['load_after']}.",
+              f"Mode: {'quick' if run['quick'] else 'full'}, {run['reps']} repetitions per "
+              f"program (troupe and peers interleaved); run took {run['duration_s']:.0f} s.",
+              "", "Every ratio is oriented so that **> 1 means troupe is better**: "
+              "troupe/peer for throughputs and speedups, peer/troupe for times and sizes. "
+              "Ratios are of medians; the range pairs the worst and best single repetitions.",
+              ""]
+    if chart_name:
+        lines += [f"![ratios]({chart_name})", ""]
+    lines += ["## Targets", "",
+              "| metric | troupe | vs | troupe median (min–max) | peer median (min–max) "
+              "| ratio (range) | target | result |",
+              "|---|---|---|---|---|---|---|---|"]
+    target_rows = [r for r in ratios if r["target"] is not None]
+    for r in target_rows:
+        unit = METRICS[r["metric"]].unit
+        rng = (f" ({fmt(r['ratio_range'][0])}–{fmt(r['ratio_range'][1])})"
+               if r["ratio_range"] else "")
+        lines.append(f"| {r['metric']} | {r['impl']} | {r['peer']} | "
+                     f"{fmt_fig(figures.get((r['metric'], r['impl'])))} {unit} | "
+                     f"{fmt_fig(figures.get((r['metric'], r['peer'])))} {unit} | "
+                     f"{fmt(r['ratio'])}{rng} | {r['requirement']} (ratio ≥ {r['target']:.2f}) | "
+                     f"{verdict(r['met'])} |")
+    for a in absolutes:
+        lines.append(f"| {a['metric']} | {a['impl']} | (limit) | "
+                     f"{fmt_fig(figures.get((a['metric'], a['impl'])))} {a['unit']} | — | "
+                     f"{fmt(a['ratio'])} | {a['requirement']} | {verdict(a['met'])} |")
+    met = sum(1 for r in target_rows + absolutes if r["met"])
+    lines += ["", f"{met} of {len(target_rows) + len(absolutes)} targets met.", ""]
+    info = [r for r in ratios if r["target"] is None]
+    if info:
+        lines += ["## Other comparisons (no target)", "",
+                  "| metric | troupe | vs | ratio (range) |", "|---|---|---|---|"]
+        for r in info:
+            lines.append(f"| {r['metric']} | {r['impl']} | {r['peer']} | {fmt(r['ratio'])} "
+                         f"({fmt(r['ratio_range'][0])}–{fmt(r['ratio_range'][1])}) |")
+        lines.append("")
+    lines += ["## All figures", "", "| metric | impl | median | min | max | unit | reps |",
+              "|---|---|---|---|---|---|---|"]
+    for fig in figures.values():
+        lines.append(f"| {fig['metric']} | {fig['impl']} | {fmt(fig['median'])} | "
+                     f"{fmt(fig['min'])} | {fmt(fig['max'])} | {fig['unit']} | {fig['reps']} |")
+    if failures:
+        lines += ["", "## Failures", ""]
+        lines += [f"- {f.splitlines()[0]}" for f in failures]
+    return "\n".join(lines) + "\n"
+
+
+def chart(ratios, absolutes, path, title):
+    """Horizontal bars of the oriented ratios on a log axis, each with its own target mark;
+    green: target met, red: missed, grey: no target. Returns False without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = [r for r in ratios if r["ratio"] is not None]
+    rows.sort(key=lambda r: (r["metric"], r["impl"], r["peer"]))
+    targeted = [(f"{r['metric']}: {r['impl']} vs {r['peer']}", r["ratio"], r["target"],
+                 r["met"], r["ratio_range"]) for r in rows if r["target"] is not None]
+    targeted += [(f"{a['metric']}: {a['impl']} vs limit ({a['requirement']})", a["ratio"], 1.0,
+                  a["met"], None) for a in absolutes if a["ratio"] is not None]
+    informational = [(f"{r['metric']}: {r['impl']} vs {r['peer']}", r["ratio"], None, None,
+                      r["ratio_range"]) for r in rows if r["target"] is None]
+    items = targeted + informational  # targets on top, then the comparisons without one
+    if not items:
+        return False
+    fig, ax = plt.subplots(figsize=(11, 0.38 * len(items) + 1.6))
+    ys = list(range(len(items)))[::-1]
+    colors = ["#999999" if met is None else ("#2e8b57" if met else "#c0392b")
+              for _, _, _, met, _ in items]
+    values = [max(v, 1e-3) for _, v, _, _, _ in items]
+    ax.barh(ys, values, color=colors, height=0.6)
+    for y, (_, v, target, _, rng) in zip(ys, items):
+        if rng:
+            ax.plot([max(rng[0], 1e-3), max(rng[1], 1e-3)], [y, y], color="black",
+                    linewidth=0.8)
+        if target is not None:
+            ax.plot([target, target], [y - 0.4, y + 0.4], color="black", linewidth=2)
+        ax.text(max(v, 1e-3) * 1.08, y, f"{v:.3g}", va="center", fontsize=7)
+    ax.axvline(1.0, color="#555555", linewidth=0.8, linestyle="--")
+    if targeted and informational:
+        ax.axhline(len(informational) - 0.5, color="#555555", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(ys)
+    ax.set_yticklabels([label for label, *_ in items], fontsize=7)
+    ax.set_xlabel("ratio, > 1 = troupe better (log scale); black tick: target; "
+                  "line: worst–best repetition pairing")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_jsonl(path, run, figures, ratios, absolutes, failures):
+    with open(path, "w") as f:
+        f.write(json.dumps({"type": "run", **run}) + "\n")
+        for fig in figures.values():
+            f.write(json.dumps({"type": "figure", **fig}) + "\n")
+        for row in ratios + absolutes:
+            f.write(json.dumps(row) + "\n")
+        for failure in failures:
+            f.write(json.dumps({"type": "failure", "what": failure}) + "\n")
+
+
+def print_summary(ratios, absolutes):
+    for r in ratios:
+        if r["target"] is not None:
+            print(f"{r['metric']:28} {r['impl']:18} vs {r['peer']:22} ratio {fmt(r['ratio']):>6}"
+                  f"  target {r['target']:.2f}  {'met' if r['met'] else 'MISSED'}")
+    for a in absolutes:
+        print(f"{a['metric']:28} {a['impl']:18} {fmt(a['value']):>8} {a['unit']:5} "
+              f"{a['requirement']:26} {'met' if a['met'] else 'MISSED'}")
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+def reexec_with_matplotlib():
+    """The chart needs matplotlib; Debian's python3-matplotlib belongs to /usr/bin/python3,
+    which may not be the python3 first on PATH (pyenv). Re-run under it once if so."""
+    try:
+        import matplotlib  # noqa: F401
+        return
+    except ImportError:
+        pass
+    system_python = "/usr/bin/python3"
+    if os.environ.get("TROUPE_BENCH_REEXEC") or not os.path.exists(system_python) \
+            or os.path.realpath(sys.executable) == os.path.realpath(system_python):
+        print("run.py: matplotlib is missing; no chart will be drawn", file=sys.stderr)
+        return
+    probe = subprocess.run([system_python, "-c", "import matplotlib"], capture_output=True)
+    if probe.returncode != 0:
+        print("run.py: matplotlib is missing; no chart will be drawn", file=sys.stderr)
+        return
+    os.environ["TROUPE_BENCH_REEXEC"] = "1"
+    os.execv(system_python, [system_python, str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def interrupt_on_termination():
+    """SIGTERM/SIGHUP end the run like Ctrl-C does, so the running program's group is killed.
+    SIGINT too even when started in the background, where the shell makes it ignored."""
+    def handler(signum, _frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
+
+
+def load_text():
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller counts; the whole run under 2 minutes")
+    parser.add_argument("--reps", type=int, default=5,
+                        help="repetitions of every program (default 5; at least 3 to publish)")
+    parser.add_argument("--only", metavar="METRIC", choices=sorted(METRICS),
+                        help="run only the programs measuring this metric")
+    parser.add_argument("--publish", action="store_true",
+                        help="also copy the report to bench/RESULTS.md and bench/ratios.png")
+    parser.add_argument("--build", action="store_true",
+                        help="configure and build the benchmark programs first")
+    parser.add_argument("--build-dir", default=str(ROOT / "build"))
+    args = parser.parse_args()
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+    if args.publish and (args.quick or args.only or args.reps < 3):
+        parser.error("--publish wants a full run of everything with at least 3 repetitions")
+    reexec_with_matplotlib()
+    interrupt_on_termination()
+
+    if args.build:
+        build(args.build_dir)
+    programs = [p for p in PROGRAMS if not args.only or args.only in p.metrics]
+    check_binaries(args.build_dir, programs)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = RESULTS / stamp
+    started = time.monotonic()
+    run = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+           "machine": machine_info(), "quick": args.quick, "reps": args.reps,
+           "only": args.only, "load_before": load_text()}
+    print(f"run.py: {'quick' if args.quick else 'full'} run, {args.reps} repetitions, "
+          f"load {run['load_before']}", file=sys.stderr)
+    with open(f"{base}.log", "w") as log:
+        try:
+            samples, units, failures = run_all(programs, args.build_dir, args.quick, args.reps,
+                                               args.only, log)
+        except KeyboardInterrupt:
+            print("run.py: interrupted; every program was stopped", file=sys.stderr)
+            return 130
+    run["duration_s"] = time.monotonic() - started
+    run["load_after"] = load_text()
+
+    figures = summarize(samples, units)
+    ratios = ratio_rows(figures) if not args.only else [
+        r for r in ratio_rows(figures) if r["metric"] == args.only]
+    absolutes = [a for a in absolute_rows(figures) if not args.only or a["metric"] == args.only]
+    write_jsonl(f"{base}.jsonl", run, figures, ratios, absolutes, failures)
+    title = (f"troupe vs peers, {run['date']} ({'quick' if args.quick else 'full'}, "
+             f"{args.reps} reps, {run['machine']['nproc']} vCPU)")
+    has_chart = chart(ratios, absolutes, f"{base}.png", title)
+    Path(f"{base}.md").write_text(
+        markdown(run, figures, ratios, absolutes, failures, f"{stamp}.png" if has_chart else None))
+    if args.publish:
+        Path(BENCH / "RESULTS.md").write_text(
+            markdown(run, figures, ratios, absolutes, failures,
+                     "ratios.png" if has_chart else None))
+        if has_chart:
+            shutil.copyfile(f"{base}.png", BENCH / "ratios.png")
+
+    print_summary(ratios, absolutes)
+    print(f"run.py: {run['duration_s']:.0f} s; results in {base}.{{jsonl,md,log"
+          f"{',png' if has_chart else ''}}}" + ("; published to bench/RESULTS.md" if args.publish
+                                                else ""), file=sys.stderr)
+    for failure in failures:
+        print(f"run.py: FAILED {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
