@@ -12,6 +12,7 @@
 #include <typeindex>
 
 #include <caf/expected.hpp>
+#include <caf/mailbox_element.hpp>
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
 
@@ -27,6 +28,10 @@ struct message_codec {
   const google::protobuf::Message& (*view)(const void* element);
   // Parses bytes into a one-element message; corrupt bytes give errc::corrupt_payload.
   caf::expected<caf::message> (*decode)(const void* data, size_t size);
+  // Parses bytes straight into a mailbox element (one allocation for element and value);
+  // nullptr for corrupt bytes. The receiving path of the wire uses this.
+  caf::mailbox_element_ptr (*make_element)(caf::strong_actor_ptr sender, caf::message_id mid,
+                                           const void* data, size_t size);
 };
 
 class message_registry {
@@ -46,6 +51,13 @@ public:
         if (!value.ParseFromArray(data, static_cast<int>(size)))
           return make_error(errc::corrupt_payload, protobuf_name<T>());
         return caf::make_message(std::move(value));
+      },
+      [](caf::strong_actor_ptr sender, caf::message_id mid, const void* data,
+         size_t size) -> caf::mailbox_element_ptr {
+        T value;
+        if (!value.ParseFromArray(data, static_cast<int>(size)))
+          return nullptr;
+        return caf::make_mailbox_element(std::move(sender), mid, {}, std::move(value));
       }});
   }
 

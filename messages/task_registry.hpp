@@ -86,6 +86,7 @@ public:
       address = reinterpret_cast<const void*>(fn);
     auto run = [fn](std::string_view args, std::string& results,
                     std::vector<task_failure>& failures) {
+      results.reserve(results.size() + args.size());
       uint32_t index = 0;
       auto one = [&](std::string_view record) {
         run_one<R, A>(fn, record, index++, results, failures);

@@ -320,7 +320,7 @@ public:
     h.is_response = mid.is_response();
     h.urgent = mid.is_urgent_message();
     caf::strong_actor_ptr sender = what->sender;
-    if (sender && dynamic_cast<remote_proxy*>(sender->get()) != nullptr) {
+    if (sender && typeid(*sender->get()) == typeid(remote_proxy)) {
       // An actor of a third node: troupe does not route between nodes, so the peer could not
       // answer it. Deliver anonymously rather than misaddressed.
       sender = nullptr;
@@ -409,8 +409,9 @@ private:
   // -- output --
   void write_direct(const std::vector<char>& bytes);
   void drain();
-  void reject(const wire::Envelope& env, errc code, const std::string& detail);
-  void respond_error(const wire::Envelope& env, const caf::error& err);
+  void reject(const wire::envelope_view& env, errc code, const std::string& detail);
+  void respond_error(const wire::envelope_view& env, const caf::error& err);
+  caf::strong_actor_ptr find_target(caf::actor_id id);
   void spawn_remote(const std::string& type, const caf::message& args, caf::response_promise rp);
 
   // -- lifecycle --
@@ -439,7 +440,8 @@ private:
   peer_info peer_;
   clock::time_point last_seen_;
   uint64_t heartbeat_sequence_ = 0;
-  wire::Envelope scratch_;
+  caf::actor_id last_target_id_ = 0;
+  caf::weak_actor_ptr last_target_;
   wire::inbound_types in_types_;
   std::unordered_map<caf::actor_id, caf::strong_actor_ptr> proxies_;
   std::unordered_map<uint64_t, caf::response_promise> pending_spawns_;
@@ -669,29 +671,30 @@ caf::strong_actor_ptr connection_broker::proxy_for(caf::actor_id id) {
   return proxy;
 }
 
-void connection_broker::reject(const wire::Envelope& env, errc code, const std::string& detail) {
+void connection_broker::reject(const wire::envelope_view& env, errc code,
+                               const std::string& detail) {
   log::rejected(to_string(code), cfg_.address + ": " + detail);
-  if (env.request_id() != 0 && !env.is_response())
+  if (env.request_id != 0 && !env.is_response)
     respond_error(env, make_error(code, detail));
 }
 
-void connection_broker::respond_error(const wire::Envelope& env, const caf::error& err) {
-  if (env.sender() == 0)
+void connection_broker::respond_error(const wire::envelope_view& env, const caf::error& err) {
+  if (env.sender == 0)
     return;
   link_->append([&](std::vector<char>& out) {
     wire::envelope_header h;
-    h.target = env.sender();
-    h.request_id = env.request_id();
+    h.target = env.sender;
+    h.request_id = env.request_id;
     h.is_response = true;
-    h.urgent = env.urgent();
+    h.urgent = env.urgent;
     h.type_name = error_type_name();  // numbered types belong to the proxies' side
     wire::append_envelope(out, h, to_wire(err).SerializeAsString());
   });
 }
 
 void connection_broker::on_envelope(std::string_view body) {
-  auto& env = scratch_;
-  if (!env.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+  wire::envelope_view env;
+  if (!wire::read_envelope(body, env)) {
     auto detail = cfg_.address + " sent an Envelope that does not parse";
     log::rejected("malformed envelope", detail);
     shutdown(make_error(errc::protocol_error, detail), true);
@@ -704,50 +707,66 @@ void connection_broker::on_envelope(std::string_view body) {
     reject(env, errc::protocol_error, wire::to_string(resolved));
     return;
   }
-  const auto& type_name = bound ? bound->name : env.type_name();
+  std::string_view type_name = bound ? std::string_view{bound->name} : env.type_name;
   const message_codec* codec = bound ? static_cast<const message_codec*>(bound->user) : nullptr;
   if (!codec && !type_name.empty()) {
     codec = message_registry::instance().find(type_name);
     if (!codec) {
       reject(env, errc::unknown_message_type,
-             "payload type " + type_name + " is not registered on this node");
+             "payload type " + std::string{type_name} + " is not registered on this node");
       return;
     }
     if (bound)
       bound->user = codec;
   }
-  caf::message msg;
-  if (codec) {
-    auto decoded = codec->decode(env.payload().data(), env.payload().size());
-    if (!decoded) {
-      reject(env, errc::corrupt_payload, "payload does not parse as " + codec->name);
-      return;
-    }
-    msg = std::move(*decoded);
-    if (env.is_response() && codec->name == error_type_name())
-      msg = caf::make_message(from_wire(msg.get_as<wire::Error>(0)));
+  uint64_t category = env.urgent ? 0 : caf::message_id::default_async_value;
+  caf::message_id mid{category};
+  if (env.request_id != 0) {
+    auto rid = env.request_id & caf::message_id::request_id_mask;
+    mid = caf::message_id{category | rid
+                          | (env.is_response ? caf::message_id::response_flag_mask : 0)};
+    if (env.is_response)
+      link_->answered(env.target, rid);
   }
-  auto target = system().registry().get(env.target());
+  auto sender = env.sender != 0 ? proxy_for(env.sender) : nullptr;
+  caf::mailbox_element_ptr element;
+  if (!codec) {
+    element = caf::make_mailbox_element(std::move(sender), mid, {}, caf::message{});
+  } else if (env.is_response && codec->name == error_type_name()) {
+    auto decoded = codec->decode(env.payload.data(), env.payload.size());
+    if (decoded)
+      element = caf::make_mailbox_element(std::move(sender), mid, {},
+                                          from_wire(decoded->get_as<wire::Error>(0)));
+  } else {
+    element = codec->make_element(std::move(sender), mid, env.payload.data(), env.payload.size());
+  }
+  if (!element) {
+    reject(env, errc::corrupt_payload, "payload does not parse as " + codec->name);
+    return;
+  }
+  auto target = find_target(env.target);
   if (!target) {
     // Usually a message racing its target's exit, as between local actors: not hostile.
-    log::get().debug("{}: no actor {} for a {}", cfg_.address, env.target(),
-                     type_name.empty() ? std::string{"message"} : type_name);
-    if (env.request_id() != 0 && !env.is_response())
-      respond_error(env, make_error(errc::unknown_actor, "no actor " + std::to_string(env.target())
+    log::get().debug("{}: no actor {} for a {}", cfg_.address, env.target,
+                     type_name.empty() ? std::string_view{"message"} : type_name);
+    if (env.request_id != 0 && !env.is_response)
+      respond_error(env, make_error(errc::unknown_actor, "no actor " + std::to_string(env.target)
                                                            + " on this node (it may have exited)"));
     return;
   }
-  uint64_t category = env.urgent() ? 0 : caf::message_id::default_async_value;
-  caf::message_id mid{category};
-  if (env.request_id() != 0) {
-    auto rid = env.request_id() & caf::message_id::request_id_mask;
-    mid = caf::message_id{category | rid
-                          | (env.is_response() ? caf::message_id::response_flag_mask : 0)};
-    if (env.is_response())
-      link_->answered(env.target(), rid);
-  }
-  auto sender = env.sender() != 0 ? proxy_for(env.sender()) : nullptr;
-  target->enqueue(caf::make_mailbox_element(std::move(sender), mid, {}, std::move(msg)), context());
+  target->enqueue(std::move(element), context());
+}
+
+caf::strong_actor_ptr connection_broker::find_target(caf::actor_id id) {
+  // Traffic tends to go to one actor at a time: remember the last one (weakly, so as not to
+  // keep it alive), instead of asking the registry for every message.
+  if (id == last_target_id_)
+    if (auto target = last_target_.lock())
+      return target;
+  auto target = system().registry().get(id);
+  last_target_id_ = id;
+  last_target_ = caf::actor_cast<caf::weak_actor_ptr>(target);
+  return target;
 }
 
 void connection_broker::on_actor_down(std::string_view body) {

@@ -57,10 +57,10 @@ struct dispatcher_state {
   size_t starting = 0;                      // worker processes being started
   std::unordered_map<uint64_t, batch> batches;
   uint64_t next_batch = 1;
-  // Measured costs (exponentially weighted): execution time of one item on a worker, and the
-  // round trip around a batch. They size each worker's window of batches in flight.
-  // Until measured, assume slow tasks: small windows and little merging keep the balance.
-  double item_ns = 200'000;
+  // Measured costs (exponentially weighted): execution time of one item, per task (a map of
+  // tiny tasks must not make the next task look tiny), and the round trip around a batch.
+  // They size each worker's window of batches in flight and how much merging pays.
+  std::unordered_map<std::string, double> item_ns;
   double overhead_ns = 200'000;
   bool closing = false;
   std::vector<caf::response_promise> drained_waiters;
@@ -71,9 +71,17 @@ struct dispatcher_state {
 
 using dispatcher_actor = caf::stateful_actor<dispatcher_state>;
 
-size_t window(const dispatcher_state& st) {
+// Until measured, a task is assumed slow: small windows and little merging keep the balance.
+constexpr double unmeasured_item_ns = 200'000;
+
+double item_cost(const dispatcher_state& st, const std::string& task) {
+  auto i = st.item_ns.find(task);
+  return i == st.item_ns.end() ? unmeasured_item_ns : i->second;
+}
+
+size_t window(const dispatcher_state& st, const std::string& task) {
   // Enough batches in flight to cover a round trip, but never a long queue behind a slow task.
-  double batch_ns = std::max(st.item_ns, 1.0);
+  double batch_ns = std::max(item_cost(st, task), 1.0);
   auto n = static_cast<size_t>(std::ceil(st.overhead_ns / batch_ns)) + 1;
   return std::clamp<size_t>(n, 2, max_window);
 }
@@ -142,7 +150,10 @@ void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result) {
     std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - b.sent)
       .count());
   auto exec = static_cast<double>(result.elapsed_ns());
-  st.item_ns = 0.8 * st.item_ns + 0.2 * (exec / std::max<size_t>(total, 1));
+  auto per_item = exec / std::max<size_t>(total, 1);
+  auto [cost, fresh] = st.item_ns.try_emplace(b.jobs.front()->task, per_item);
+  if (!fresh)
+    cost->second = 0.8 * cost->second + 0.2 * per_item;
   if (!b.queued)
     st.overhead_ns = 0.8 * st.overhead_ns + 0.2 * std::max(elapsed - exec, 0.0);
   // Split the merged results back into the submissions they came from: each submission's
@@ -210,10 +221,11 @@ void on_batch_error(dispatcher_actor* self, uint64_t id, const caf::error& err) 
   notify_waiters(self);
 }
 
-worker_slot* pick_worker(dispatcher_actor* self, bool alone) {
+worker_slot* pick_worker(dispatcher_actor* self, const detail::job& next) {
   auto& st = self->state;
   worker_slot* best = nullptr;
-  auto limit = window(st);
+  bool alone = next.suspect;
+  auto limit = window(st, next.task);
   for (auto& kv : st.workers) {
     auto& w = kv.second;
     if (w.exclusive || (alone ? w.in_flight > 0 : w.in_flight >= limit))
@@ -255,7 +267,7 @@ void dispatch(dispatcher_actor* self) {
   auto& st = self->state;
   while (!st.queue.empty()) {
     auto first = st.queue.front();
-    auto* w = pick_worker(self, first->suspect);
+    auto* w = pick_worker(self, *first);
     if (!w)
       return;
     st.queue.pop_front();
@@ -263,7 +275,8 @@ void dispatch(dispatcher_actor* self) {
     if (first->mergeable) {
       // Merge queued submissions of the same task into this batch.
       auto limit = static_cast<uint32_t>(
-        std::clamp(merge_target_ns / std::max(st.item_ns, 1.0), 1.0, double{merge_max_items}));
+        std::clamp(merge_target_ns / std::max(item_cost(st, first->task), 1.0), 1.0,
+                   double{merge_max_items}));
       uint32_t items = first->count;
       size_t bytes = first->args.size();
       while (!st.queue.empty()) {

@@ -2,22 +2,142 @@
 
 namespace troupe::wire {
 
-inbound_types::result inbound_types::resolve(const Envelope& env, binding*& bound) {
+namespace {
+
+// Protobuf wire types.
+enum : uint32_t {
+  varint = 0,
+  fixed64 = 1,
+  length_delimited = 2,
+  start_group = 3,
+  end_group = 4,
+  fixed32 = 5,
+};
+
+// Protobuf's parser gives up on groups nested deeper than this.
+constexpr int max_group_depth = 100;
+
+// At most 10 bytes; bits beyond 64 are dropped, as Protobuf's parser does.
+bool read_varint(std::string_view& in, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 70 && !in.empty(); shift += 7) {
+    auto byte = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    v |= uint64_t{byte & 0x7Fu} << shift;
+    if ((byte & 0x80) == 0)
+      return true;
+  }
+  return false;
+}
+
+bool read_bytes(std::string_view& in, std::string_view& out) {
+  uint64_t n = 0;
+  if (!read_varint(in, n) || n > in.size())
+    return false;
+  out = in.substr(0, n);
+  in.remove_prefix(n);
+  return true;
+}
+
+bool skip(std::string_view& in, uint32_t field, uint32_t type, int depth = 0);
+
+// Skips an (obsolete, but still valid as an unknown field) group up to its end tag.
+bool skip_group(std::string_view& in, uint32_t field, int depth) {
+  if (depth >= max_group_depth)
+    return false;
+  while (!in.empty()) {
+    uint64_t tag = 0;
+    if (!read_varint(in, tag))
+      return false;
+    auto tag32 = static_cast<uint32_t>(tag);
+    if ((tag32 >> 3) == 0)
+      return false;
+    if ((tag32 & 7) == end_group)
+      return (tag32 >> 3) == field;
+    if (!skip(in, tag32 >> 3, tag32 & 7, depth + 1))
+      return false;
+  }
+  return false;
+}
+
+bool skip(std::string_view& in, uint32_t field, uint32_t type, int depth) {
+  uint64_t ignored = 0;
+  std::string_view bytes;
+  switch (type) {
+    case varint:
+      return read_varint(in, ignored);
+    case fixed64:
+      if (in.size() < 8)
+        return false;
+      in.remove_prefix(8);
+      return true;
+    case length_delimited:
+      return read_bytes(in, bytes);
+    case fixed32:
+      if (in.size() < 4)
+        return false;
+      in.remove_prefix(4);
+      return true;
+    case start_group:
+      return skip_group(in, field, depth);
+    default:
+      return false;  // an end tag without its group, or the wire types 6 and 7 (none exist)
+  }
+}
+
+}  // namespace
+
+bool read_envelope(std::string_view in, envelope_view& out) {
+  out = envelope_view{};
+  while (!in.empty()) {
+    uint64_t tag = 0;
+    if (!read_varint(in, tag))
+      return false;
+    // Tags are 32-bit: like Protobuf's parser, keep the low 32 bits of a longer varint.
+    auto tag32 = static_cast<uint32_t>(tag);
+    auto field = tag32 >> 3;
+    auto type = tag32 & 7;
+    if (field == 0)
+      return false;
+    uint64_t v = 0;
+    if (field >= 1 && field <= 6 && type == varint) {
+      if (!read_varint(in, v))
+        return false;
+      switch (field) {
+        case 1: out.target = v; break;
+        case 2: out.sender = v; break;
+        case 3: out.request_id = v; break;
+        case 4: out.is_response = v != 0; break;
+        case 5: out.urgent = v != 0; break;
+        case 6: out.type_id = static_cast<uint32_t>(v); break;  // uint32 truncates, as Protobuf
+      }
+    } else if ((field == 7 || field == 8) && type == length_delimited) {
+      if (!read_bytes(in, field == 7 ? out.type_name : out.payload))
+        return false;
+    } else if (!skip(in, field, type)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+inbound_types::result inbound_types::resolve(const envelope_view& env, binding*& bound) {
   bound = nullptr;
-  if (env.type_id() > max_type_id)
+  if (env.type_id > max_type_id)
     return result::out_of_range;
-  if (env.type_id() == 0)
+  if (env.type_id == 0)
     return result::ok;  // named without a number, or an empty message
-  auto i = bindings_.find(env.type_id());
-  if (!env.type_name().empty()) {
+  auto id = env.type_id;
+  auto i = bindings_.find(id);
+  if (!env.type_name.empty()) {
     if (i == bindings_.end()) {
       if (bindings_.size() >= max_bindings)
         return result::too_many;
-      i = bindings_.emplace(env.type_id(), binding{}).first;
+      i = bindings_.emplace(id, binding{}).first;
     }
-    if (i->second.name != env.type_name()) {
+    if (i->second.name != env.type_name) {
       // A peer may rebind a number; its later frames follow the new name.
-      i->second.name = env.type_name();
+      i->second.name = std::string{env.type_name};
       i->second.user = nullptr;
     }
   } else if (i == bindings_.end()) {

@@ -1,8 +1,14 @@
-// Reading Envelopes (free of CAF, fuzzed): the per-connection numbering of payload types.
+// Reading Envelopes (free of CAF, fuzzed).
 //
-// The first Envelope of a type carries its name and binds a number; later ones may carry the
-// number only (docs/protocol.md). A peer cannot make this table large: numbers are bounded and
-// so is the count of distinct bindings per connection.
+// read_envelope() decodes the Protobuf encoding of troupe.wire.Envelope without copying: the
+// type name and the payload stay views into the frame. It follows the Protobuf rules (fields in
+// any order, the last occurrence wins, unknown fields skipped) and rejects anything malformed;
+// the fuzz target checks it against the generated parser.
+//
+// inbound_types is the per-connection numbering of payload types: the first Envelope of a type
+// carries its name and binds a number; later ones may carry the number only
+// (docs/protocol.md). A peer cannot make this table large: numbers are bounded and so is the
+// count of distinct bindings per connection.
 #pragma once
 
 #include <cstdint>
@@ -10,9 +16,22 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "troupe/messages/wire.pb.h"
 
 namespace troupe::wire {
+
+struct envelope_view {
+  uint64_t target = 0;
+  uint64_t sender = 0;
+  uint64_t request_id = 0;
+  bool is_response = false;
+  bool urgent = false;
+  uint32_t type_id = 0;
+  std::string_view type_name;
+  std::string_view payload;
+};
+
+/// Decodes an Envelope body; false if it is not valid Protobuf for that message.
+bool read_envelope(std::string_view body, envelope_view& out);
 
 class inbound_types {
 public:
@@ -34,8 +53,8 @@ public:
 
   /// Resolves the payload type of `env`, binding its number if the envelope names the type.
   /// On ok, `bound` is the number's binding (null for an unnumbered or empty payload), and the
-  /// type's name is bound->name or else env.type_name() (empty: no payload).
-  result resolve(const Envelope& env, binding*& bound);
+  /// type's name is bound->name or else env.type_name (empty: no payload).
+  result resolve(const envelope_view& env, binding*& bound);
 
 private:
   std::unordered_map<uint32_t, binding> bindings_;

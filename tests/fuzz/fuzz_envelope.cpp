@@ -1,6 +1,8 @@
-// Fuzzes what the broker does with an Envelope frame: parse it, resolve its payload type
-// through the connection's type table, and parse the payload as that type. Several envelopes
-// per input share one table, as frames on one connection do.
+// Fuzzes what the broker does with an Envelope frame: decode it (troupe's own zero-copy reader,
+// checked against the generated Protobuf parser: whatever the generated parser accepts, the
+// reader must read the same way), resolve its payload type through the connection's type
+// table, and parse the payload as that type. Several envelopes per input share one table, as
+// frames on one connection do.
 #include <cstddef>
 #include <cstdint>
 
@@ -50,19 +52,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   frame_decoder decoder{64 * 1024};
   decoder.feed(reinterpret_cast<const char*>(data), size);
   inbound_types types;
-  Envelope env;
+  Envelope reference;
+  envelope_view env;
   inbound_types::binding* bound = nullptr;
   frame_view frame;
   while (decoder.next(frame) == frame_decoder::status::frame) {
     if (frame.type != kind::envelope)
       continue;
-    if (!env.ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size())))
+    bool ours = read_envelope(frame.body, env);
+    bool generated = reference.ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()));
+    if (generated) {
+      // The generated parser may only refuse more (invalid UTF-8 in type_name), never less.
+      if (!ours || env.target != reference.target() || env.sender != reference.sender()
+          || env.request_id != reference.request_id()
+          || env.is_response != reference.is_response() || env.urgent != reference.urgent()
+          || env.type_id != reference.type_id() || env.type_name != reference.type_name()
+          || env.payload != reference.payload())
+        __builtin_trap();
+    }
+    if (!ours)
       return 0;  // protocol error: the connection ends
     if (types.resolve(env, bound) != inbound_types::result::ok)
       continue;  // rejected with an error response
-    const auto& name = bound ? bound->name : env.type_name();
+    std::string name{bound ? std::string_view{bound->name} : env.type_name};
     if (!name.empty())
-      parse_payload(name, env.payload());
+      parse_payload(name, std::string{env.payload});
   }
   return 0;
 }

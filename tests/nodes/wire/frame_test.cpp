@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "troupe/messages/wire.pb.h"
+#include "troupe/nodes/wire/envelope.hpp"
 #include "troupe/nodes/wire/frame.hpp"
 
 namespace {
@@ -118,6 +119,57 @@ TEST(Frame, EnvelopeWithDefaultsOmitsThem) {
   ASSERT_TRUE(env.ParseFromArray(out.data() + 5, static_cast<int>(out.size() - 5)));
   EXPECT_EQ(env.target(), 1u);
   EXPECT_TRUE(env.payload().empty());
+}
+
+TEST(Envelope, TheZeroCopyReaderReadsWhatTheEncoderWrote) {
+  Heartbeat payload = beat(99);
+  envelope_header h;
+  h.target = 3;
+  h.sender = 4;
+  h.request_id = 5;
+  h.is_response = true;
+  h.type_id = 6;
+  h.type_name = "troupe.wire.Heartbeat";
+  std::vector<char> out;
+  append_envelope(out, h, &payload);
+  envelope_view env;
+  ASSERT_TRUE(read_envelope(std::string_view{out.data() + header_size, out.size() - header_size},
+                            env));
+  EXPECT_EQ(env.target, 3u);
+  EXPECT_EQ(env.sender, 4u);
+  EXPECT_EQ(env.request_id, 5u);
+  EXPECT_TRUE(env.is_response);
+  EXPECT_FALSE(env.urgent);
+  EXPECT_EQ(env.type_id, 6u);
+  EXPECT_EQ(env.type_name, "troupe.wire.Heartbeat");
+  EXPECT_EQ(env.payload, payload.SerializeAsString());
+}
+
+TEST(Envelope, TheReaderSkipsUnknownFieldsAndTakesTheLastValue) {
+  Envelope env;
+  env.set_target(1);
+  std::string bytes = env.SerializeAsString();
+  bytes += std::string("\x08\x07", 2);          // target again: the last value wins
+  bytes += std::string("\xa8\x06\x2a", 3);     // field 101 (varint): unknown, skipped
+  bytes += std::string("\xb2\x06\x02hi", 5);   // field 102 (bytes): unknown, skipped
+  bytes += std::string("\x63\x08\x09\x64", 4);  // group 12 holding a target: skipped whole
+  envelope_view view;
+  ASSERT_TRUE(read_envelope(bytes, view));
+  EXPECT_EQ(view.target, 7u);
+  Envelope reference;
+  ASSERT_TRUE(reference.ParseFromString(bytes));
+  EXPECT_EQ(reference.target(), 7u);
+}
+
+TEST(Envelope, TheReaderRejectsMalformedBytes) {
+  envelope_view view;
+  EXPECT_FALSE(read_envelope(std::string("\x08", 1), view));              // truncated varint
+  EXPECT_FALSE(read_envelope(std::string("\x42\x05" "ab", 4), view));       // payload too short
+  EXPECT_FALSE(read_envelope(std::string("\x0b", 1), view));              // group never ended
+  EXPECT_FALSE(read_envelope(std::string("\x0c", 1), view));              // end of no group
+  EXPECT_FALSE(read_envelope(std::string("\x00\x01", 2), view));         // field number 0
+  EXPECT_FALSE(read_envelope(std::string("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12),
+                             view));                                    // varint over 10 bytes
 }
 
 }  // namespace
