@@ -201,6 +201,13 @@ caf::expected<std::pair<pid_t, int>> spawn_worker_process(manager_actor* self, u
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
     return make_error(errc::connect_failed, errno_text("socketpair"));
+  // The default buffers of a Unix socket (about 200 KiB) make a busy link stall on every
+  // other write; TCP on loopback grows its own. Best effort: the kernel caps the size.
+  for (int fd : fds) {
+    int size = 4 * 1024 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  }
   const auto& opts = self->state.opts;
   std::vector<std::string> args{
     node::executable(),
