@@ -226,38 +226,7 @@ caf::actor spawn_sink(troupe::node& node, const troupe::peer& where) {
   return *actor;
 }
 
-// Turns any hang into a failure with a message instead of a stuck driver.
-void start_watchdog() {
-  std::thread([] {
-    std::this_thread::sleep_for(whole_run_timeout);
-    std::fprintf(stderr, "%s: run exceeded its time limit\n", program);
-    kill_tcp_worker();
-    std::_Exit(1);
-  }).detach();
-}
-
 // ---- wire bytes -----------------------------------------------------------------------------
-
-// The BASP peer's method: payload bytes this process sent and had acknowledged over all its
-// TCP sockets (tcpi_bytes_acked; no TCP/IP headers). Other fds fail getsockopt and are skipped.
-uint64_t tcp_bytes_acked_total() {
-  uint64_t total = 0;
-  auto dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr)
-    peers::fail_errno(program, "opendir /proc/self/fd");
-  while (auto entry = ::readdir(dir)) {
-    auto fd = std::atoi(entry->d_name);
-    if (entry->d_name[0] == '.' || fd == ::dirfd(dir))
-      continue;
-    tcp_info info{};
-    socklen_t len = sizeof(info);
-    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0
-        && len >= offsetof(tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked))
-      total += info.tcpi_bytes_acked;
-  }
-  ::closedir(dir);
-  return total;
-}
 
 // ---- one-way throughput ---------------------------------------------------------------------
 
@@ -279,7 +248,7 @@ stream_result one_way(caf::actor_system& sys, const caf::actor& remote, uint64_t
   item.set_pad0(1);  // non-zero, or Protobuf would not send the padding at all
   item.set_pad1(2);
   item.set_pad2(3);
-  auto bytes_before = tcp_bytes_acked_total();
+  auto bytes_before = peers::tcp_bytes_acked_total(program);
   auto start = clock_type::now();
   uint64_t acked = 0;
   for (uint64_t seq = 0; seq < n; ++seq) {
@@ -293,7 +262,7 @@ stream_result one_way(caf::actor_system& sys, const caf::actor& remote, uint64_t
     .receive([&](const Count& c) { count = c; },
              [&](caf::error& err) { fail("Fin failed: " + troupe::describe(err)); });
   std::chrono::duration<double> elapsed = clock_type::now() - start;
-  auto bytes = tcp_bytes_acked_total() - bytes_before;
+  auto bytes = peers::tcp_bytes_acked_total(program) - bytes_before;
   if (count.received() != n || count.misordered() != 0)
     fail("the sink got " + std::to_string(count.received()) + " of " + std::to_string(n)
          + " items, " + std::to_string(count.misordered()) + " out of order");
@@ -560,7 +529,7 @@ double idle_worker_rss_mib(troupe::node& node) {
 
 int run_benchmarks(troupe::node& node, const troupe::head_options&) {
   peers::on_fail = kill_tcp_worker;
-  start_watchdog();
+  peers::start_watchdog(program, whole_run_timeout);
   auto n = pick_sizes();
   // Start-up first, while nothing else has run in this process.
   if (peers::wanted(opt, "pool_start_to_first_result"))

@@ -131,11 +131,15 @@ node_options make_node_options(const command_line& cl, std::string default_name,
   return opts;
 }
 
-void configure_system(config& cfg, bool worker) {
+// Every process of a program knows the same messages, actor types and tasks.
+void prepare(config& cfg, const program& prog, bool worker) {
   // A worker process runs its tasks one at a time; two scheduler threads keep its footprint
   // small and leave the cores to the tasks.
   if (worker)
     cfg.set("scheduler.max-threads", 2);
+  if (prog.setup)
+    prog.setup(cfg);
+  add_task_runner(cfg);
 }
 
 // A worker whose head is gone ends at once. The actors the head spawned here can no longer be
@@ -155,10 +159,7 @@ int run_child_worker(const program& prog, const command_line& cl) {
   if (cl.parent_pid != 0 && getppid() != cl.parent_pid)
     return 1;  // the head died before we could ask to die with it
   config cfg;
-  configure_system(cfg, true);
-  if (prog.setup)
-    prog.setup(cfg);
-  add_task_runner(cfg);
+  prepare(cfg, prog, true);
   caf::actor_system sys{cfg};
   node n{sys, make_node_options(cl, "worker-" + std::to_string(getpid()), {})};
   watch_signals([](int) { std::_Exit(0); });
@@ -192,10 +193,7 @@ int run_tcp_worker(const program& prog, const command_line& cl, const std::strin
     return 2;
   }
   config cfg;
-  configure_system(cfg, true);
-  if (prog.setup)
-    prog.setup(cfg);
-  add_task_runner(cfg);
+  prepare(cfg, prog, true);
   caf::actor_system sys{cfg};
   node n{sys, make_node_options(cl, unique_worker_name(), secret)};
   watch_signals([](int) { std::_Exit(0); });
@@ -221,10 +219,7 @@ int run_tcp_worker(const program& prog, const command_line& cl, const std::strin
 
 int run_head(const program& prog, const command_line& cl, const std::string& secret) {
   config cfg;
-  configure_system(cfg, false);
-  if (prog.setup)
-    prog.setup(cfg);
-  add_task_runner(cfg);
+  prepare(cfg, prog, false);
   caf::actor_system sys{cfg};
   head_options head;
   head.workers = cl.workers;

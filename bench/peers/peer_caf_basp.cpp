@@ -189,39 +189,7 @@ bool reap_child() {
   return false;
 }
 
-// Turns any hang (ours or the child's) into a failure with a message instead of a stuck driver.
-void start_watchdog() {
-  std::thread([] {
-    std::this_thread::sleep_for(whole_run_timeout);
-    std::fprintf(stderr, "%s: run exceeded its time limit\n", program);
-    kill_child();
-    std::_Exit(1);
-  }).detach();
-}
-
 // ---- wire bytes ----------------------------------------------------------------------------
-
-// Payload bytes this process has sent and had acknowledged, over all its TCP sockets (the
-// kernel's per-socket tcpi_bytes_acked; TCP/IP headers are not included). Non-TCP fds fail
-// getsockopt and are skipped. During the stream the only TCP traffic is the BASP connection.
-uint64_t tcp_bytes_acked_total() {
-  uint64_t total = 0;
-  auto dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr)
-    peers::fail_errno(program, "opendir /proc/self/fd");
-  while (auto entry = ::readdir(dir)) {
-    auto fd = std::atoi(entry->d_name);
-    if (entry->d_name[0] == '.' || fd == ::dirfd(dir))
-      continue;
-    tcp_info info{};
-    socklen_t len = sizeof(info);
-    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0
-        && len >= offsetof(tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked))
-      total += info.tcpi_bytes_acked;
-  }
-  ::closedir(dir);
-  return total;
-}
 
 // ---- one-way throughput --------------------------------------------------------------------
 
@@ -241,7 +209,7 @@ void await_credit(caf::scoped_actor& self, uint64_t& acked) {
 // it processed every message (one TCP connection keeps the order).
 stream_result one_way(caf::actor_system& sys, const caf::actor& remote, uint64_t n) {
   caf::scoped_actor self{sys};
-  auto bytes_before = tcp_bytes_acked_total();
+  auto bytes_before = peers::tcp_bytes_acked_total(program);
   auto start = clock_type::now();
   uint64_t acked = 0;
   for (uint64_t seq = 0; seq < n; ++seq) {
@@ -259,7 +227,7 @@ stream_result one_way(caf::actor_system& sys, const caf::actor& remote, uint64_t
       },
       [&](caf::error& err) { peers::fail(program, "fin failed: " + sys.render(err)); });
   std::chrono::duration<double> elapsed = clock_type::now() - start;
-  auto bytes = tcp_bytes_acked_total() - bytes_before;
+  auto bytes = peers::tcp_bytes_acked_total(program) - bytes_before;
   if (received != n || misordered != 0)
     peers::fail(program, "receiver got " + std::to_string(received) + " of " + std::to_string(n)
                            + " messages, " + std::to_string(misordered) + " out of order");
@@ -347,7 +315,7 @@ int run_driver(const peers::options& opt) {
   // exits, and the main thread lives as long as the process.
   peers::on_fail = kill_child;
   auto port = read_port(spawn_receiver());
-  start_watchdog();
+  peers::start_watchdog(program, whole_run_timeout);
   {
     caf::actor_system_config cfg;
     cfg.load<caf::io::middleman>();

@@ -4,7 +4,15 @@
 
 #pragma once
 
+#include <linux/tcp.h>  // the kernel's tcp_info has tcpi_bytes_acked; glibc's copy lacks it
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <thread>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -83,6 +91,37 @@ inline void (*on_fail)() = nullptr;
 // For syscall failures: appends strerror(errno).
 [[noreturn]] inline void fail_errno(const char* program, const std::string& what) {
   fail(program, what + ": " + std::strerror(errno));
+}
+
+// Turns any hang into a failure with a message instead of a stuck driver: after `limit`, runs
+// on_fail (e.g. kills a child process) and exits.
+inline void start_watchdog(const char* program, std::chrono::seconds limit) {
+  std::thread([program, limit] {
+    std::this_thread::sleep_for(limit);
+    fail(program, "run exceeded its time limit");
+  }).detach();
+}
+
+// Payload bytes this process sent and had acknowledged over all its TCP sockets (the kernel's
+// per-socket tcpi_bytes_acked; no TCP/IP headers). Other fds fail getsockopt and are skipped.
+// Every program that reports wire bytes per message counts them this way.
+inline uint64_t tcp_bytes_acked_total(const char* program) {
+  uint64_t total = 0;
+  auto dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr)
+    fail_errno(program, "opendir /proc/self/fd");
+  while (auto entry = ::readdir(dir)) {
+    auto fd = std::atoi(entry->d_name);
+    if (entry->d_name[0] == '.' || fd == ::dirfd(dir))
+      continue;
+    tcp_info info{};
+    socklen_t len = sizeof(info);
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0
+        && len >= offsetof(tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked))
+      total += info.tcpi_bytes_acked;
+  }
+  ::closedir(dir);
+  return total;
 }
 
 inline double median(std::vector<double> samples) {

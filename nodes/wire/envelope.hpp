@@ -16,17 +16,13 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "troupe/nodes/wire/frame.hpp"
+
 
 namespace troupe::wire {
 
-struct envelope_view {
-  uint64_t target = 0;
-  uint64_t sender = 0;
-  uint64_t request_id = 0;
-  bool is_response = false;
-  bool urgent = false;
-  uint32_t type_id = 0;
-  std::string_view type_name;
+/// An Envelope as read: the header fields the writer takes (frame.hpp), and the payload.
+struct envelope_view : envelope_header {
   std::string_view payload;
 };
 

@@ -14,7 +14,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include "subprocess.hpp"
-#include "test_program.hpp"
+#include "head_fixture.hpp"
 #include "troupe/actors/flow.hpp"
 #include "troupe/actors/join.hpp"
 #include "troupe/nodes/process_pool.hpp"
@@ -26,27 +26,8 @@ using namespace std::chrono_literals;
 using troupe::test::Ping;
 using troupe::test::Pong;
 
-struct Chaos : testing::Test {
-  Chaos() {
-    troupe::test::head_config(cfg);
-  }
-  troupe::config cfg;
-  caf::actor_system sys{cfg};
-  troupe::node head{sys, [] {
-                      troupe::node_options opts;
-                      opts.name = "head";
-                      opts.log_level = "error";
-                      opts.heartbeat_interval = 200ms;
-                      opts.heartbeat_timeout = 1000ms;
-                      return opts;
-                    }()};
-
-  std::vector<pid_t> child_pids() {
-    std::vector<pid_t> pids;
-    for (auto& p : head.peers())
-      if (p.child)
-        pids.push_back(static_cast<pid_t>(p.process_id));
-    return pids;
+struct Chaos : troupe::test::head_fixture {
+  Chaos() : head_fixture(1000ms) {
   }
 };
 
@@ -68,7 +49,7 @@ TEST_F(Chaos, MapSurvivesAWorkerKilledEvery100Milliseconds) {
   auto until = std::chrono::steady_clock::now() + 1500ms;
   while (std::chrono::steady_clock::now() < until
          && mapping.wait_for(100ms) != std::future_status::ready) {
-    auto pids = child_pids();
+    auto pids = worker_pids();
     if (pids.empty())
       continue;
     if (kill(pids[rng() % pids.size()], SIGKILL) == 0)
@@ -94,7 +75,7 @@ TEST_F(Chaos, MapSurvivesAStoppedWorkerThatIsDeclaredDownAndFenced) {
   auto mapping = std::async(std::launch::async,
                             [&] { return pool.map<int64_t>("spin_us", xs, 1); });
   std::this_thread::sleep_for(300ms);
-  auto victim = child_pids().front();
+  auto victim = worker_pids().front();
   auto stopped_at = std::chrono::steady_clock::now();
   ASSERT_EQ(kill(victim, SIGSTOP), 0);
   while (pool.stats().worker_deaths == 0 && std::chrono::steady_clock::now() - stopped_at < 20s)

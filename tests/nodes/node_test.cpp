@@ -1,9 +1,6 @@
 // Remote actors across real processes: spawn by name, request/response, monitor, and what
 // happens when a node is lost, stopped, killed or speaks another protocol version.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <thread>
@@ -13,6 +10,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "raw_peer.hpp"
 #include "subprocess.hpp"
 #include "test_program.hpp"
 #include "troupe/messages/wire.pb.h"
@@ -255,12 +253,8 @@ TEST(NodeProcess, KilledHeadTakesItsWorkersDown) {
 TEST_F(NodeTest, VersionMismatchIsRefusedWithAReason) {
   auto port = head.listen("127.0.0.1", 0);
   ASSERT_TRUE(port);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(*port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  troupe::test::raw_peer peer{*port};
+  ASSERT_TRUE(peer.connected());
   troupe::wire::Hello hello;
   hello.set_magic("troupe");
   hello.set_protocol_version(99);
@@ -268,25 +262,8 @@ TEST_F(NodeTest, VersionMismatchIsRefusedWithAReason) {
   hello.set_nonce(std::string(32, 'n'));
   std::vector<char> out;
   troupe::wire::append_frame(out, troupe::wire::kind::hello, hello);
-  ASSERT_EQ(write(fd, out.data(), out.size()), static_cast<ssize_t>(out.size()));
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  troupe::wire::frame_decoder decoder;
-  std::optional<troupe::wire::Goodbye> bye;
-  char buf[4096];
-  while (!bye) {
-    auto n = read(fd, buf, sizeof(buf));
-    if (n <= 0)
-      break;
-    decoder.feed(buf, static_cast<size_t>(n));
-    troupe::wire::frame_view frame;
-    while (decoder.next(frame) == troupe::wire::frame_decoder::status::frame)
-      if (frame.type == troupe::wire::kind::goodbye) {
-        bye.emplace();
-        bye->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()));
-      }
-  }
-  close(fd);
+  ASSERT_TRUE(peer.send_bytes(out));
+  auto bye = peer.read_goodbye(10s);
   ASSERT_TRUE(bye) << "no Goodbye received";
   EXPECT_EQ(bye->code(), static_cast<uint32_t>(errc::version_mismatch));
   EXPECT_NE(bye->reason().find("version 99"), std::string::npos) << bye->reason();

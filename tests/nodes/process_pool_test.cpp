@@ -12,7 +12,7 @@
 #include <caf/actor_system.hpp>
 
 #include "subprocess.hpp"
-#include "test_program.hpp"
+#include "head_fixture.hpp"
 #include "troupe/nodes/process_pool.hpp"
 
 namespace {
@@ -20,27 +20,9 @@ namespace {
 using namespace std::chrono_literals;
 using troupe::errc;
 
-struct ProcessPool : testing::Test {
-  ProcessPool() {
-    troupe::test::head_config(cfg);
-  }
-  troupe::config cfg;
-  caf::actor_system sys{cfg};
-  troupe::node head{sys, [] {
-                      troupe::node_options opts;
-                      opts.name = "head";
-                      opts.log_level = "error";
-                      opts.heartbeat_interval = 200ms;
-                      opts.heartbeat_timeout = 1500ms;
-                      return opts;
-                    }()};
-
-  std::vector<pid_t> worker_pids() {
-    std::vector<pid_t> pids;
-    for (auto& p : head.peers())
-      if (p.child)
-        pids.push_back(static_cast<pid_t>(p.process_id));
-    return pids;
+// A generous heartbeat timeout: no test here wants a busy worker declared down by mistake.
+struct ProcessPool : troupe::test::head_fixture {
+  ProcessPool() : head_fixture(1500ms) {
   }
 };
 

@@ -80,6 +80,23 @@ public:
     return frame && frame->first == wire::kind::hello;
   }
 
+  /// The node's Goodbye (other frames are skipped), or nullopt if none came in time.
+  std::optional<wire::Goodbye> read_goodbye(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+      auto frame = read_frame(std::max(left, std::chrono::milliseconds{0}));
+      if (!frame)
+        return std::nullopt;
+      if (frame->first == wire::kind::goodbye) {
+        wire::Goodbye bye;
+        bye.ParseFromString(frame->second);
+        return bye;
+      }
+    }
+  }
+
   /// True once the node closed the connection (bounded wait; frames are skipped).
   bool closed_within(std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;

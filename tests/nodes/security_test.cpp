@@ -20,6 +20,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include "log_capture.hpp"
+#include "raw_peer.hpp"
 #include "subprocess.hpp"
 #include "test_program.hpp"
 #include "troupe/messages/wire.pb.h"
@@ -254,28 +255,9 @@ TEST_F(SecureHead, AReplayedHandshakeIsRefused) {
   auto recorded = proxy.recorded();
   ASSERT_GT(recorded.size(), 0u);
   // Replay it on a new connection: the head's fresh nonce makes the recorded Auth worthless.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(write(fd, recorded.data(), recorded.size()), static_cast<ssize_t>(recorded.size()));
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  troupe::wire::frame_decoder decoder;
-  std::optional<troupe::wire::Goodbye> bye;
-  char buf[4096];
-  for (ssize_t n; !bye && (n = read(fd, buf, sizeof(buf))) > 0;) {
-    decoder.feed(buf, static_cast<size_t>(n));
-    troupe::wire::frame_view frame;
-    while (decoder.next(frame) == troupe::wire::frame_decoder::status::frame)
-      if (frame.type == troupe::wire::kind::goodbye) {
-        bye.emplace();
-        bye->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()));
-      }
-  }
-  close(fd);
+  troupe::test::raw_peer replay{port};
+  ASSERT_TRUE(replay.send_bytes(recorded));
+  auto bye = replay.read_goodbye(10s);
   ASSERT_TRUE(bye) << "the replay was not refused";
   EXPECT_EQ(bye->code(), static_cast<uint32_t>(errc::auth_failed));
   EXPECT_TRUE(logs.wait_for("rejected handshake")) << logs.text();
