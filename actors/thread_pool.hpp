@@ -6,20 +6,38 @@
 //   std::vector<int> squares = pool.map(square, inputs);  // input order
 //   pool.shutdown();                              // waits; every submitted task completes
 //
-// Inside, a dispatcher actor owns the queue and hands one task at a time to idle worker actors;
-// each worker runs on its own thread (a detached actor), so tasks may block, as in Python. A
-// task that throws fails its future with that exception (result() rethrows it; error() carries
-// the message); the worker and the process carry on. A worker actor that terminates is replaced
-// by the dispatcher, and a task it had not started goes back to the queue.
+// Workers: max_workers detached actors, each on its own thread, so tasks may block, as in
+// Python; at most max_workers tasks run at once. A supervisor actor spawns and monitors them.
 //
-// submit() and map() are thread-safe. After shutdown(), submit() throws task_error(pool_closed).
+// Queue: as in Python, submitted tasks wait in one queue shared by all workers, and a worker
+// that finishes a task takes the next one itself. A task never waits behind a blocked task
+// while a worker is idle: a worker parks (waits on its mailbox) only when the queue is empty,
+// and as long as the queue holds tasks and some worker is parked, one worker is awake and about
+// to take a task; a worker inside a task does not count, however long it blocks. A parked worker
+// is woken with a message; nothing else is sent per task, and the task's future is completed by
+// the worker that ran it. Before parking, one worker at a time keeps looking for ~20 us, so a
+// burst of tiny tasks costs no wake-ups. Tasks start in submission order (several run at once,
+// so they may finish in any order).
+//
+// Failures: a task that throws fails its future with that exception (result() rethrows it;
+// error() is errc::task_failed with the message); the worker and the process carry on. A worker
+// actor that terminates (an exit message, say) finishes the task it is running first: CAF only
+// handles the exit between messages, which a busy worker looks at every few hundred tasks. It
+// holds no other task, since the queued ones stay in the shared queue, so its termination loses
+// nothing; the supervisor spawns a replacement and the pool keeps its capacity. Should a task
+// ever be destroyed without having run, its future fails with errc::worker_lost rather than
+// stay pending.
+//
+// Shutdown: after shutdown(), submit() throws task_error(pool_closed). Tasks queued before it
+// still run, unless a shutdown with cancel_futures (the first or a later one) fails them with
+// errc::cancelled; shutdown(wait = true) returns once every task that was accepted has
+// completed its future. The workers and the supervisor terminate once the last task finished.
+//
+// submit(), map() and shutdown() are thread-safe. The pool's actor system must outlive it.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
-#include <functional>
 #include <memory>
-#include <shared_mutex>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -34,23 +52,18 @@ namespace troupe {
 
 namespace detail {
 
-/// A type-erased unit of work travelling between the pool's actors (locally only).
+/// A type-erased unit of work owned by exactly one place at a time: the pool's queue, then the
+/// worker that runs it. Never leaves the process.
 class pool_task {
 public:
   virtual ~pool_task() = default;
   /// Runs the work and completes its future; never throws.
   virtual void run() noexcept = 0;
-  /// Completes the future with `err` unless it already completed.
+  /// Completes the future with `err` instead of running the work.
   virtual void fail(caf::error err) noexcept = 0;
-  bool started() const noexcept {
-    return started_.load();
-  }
-
-protected:
-  std::atomic<bool> started_{false};
 };
 
-using pool_task_ptr = std::shared_ptr<pool_task>;
+using pool_task_ptr = std::unique_ptr<pool_task>;
 
 template <class R, class Work>
 class pool_task_impl final : public pool_task {
@@ -59,8 +72,14 @@ public:
     : state_(std::move(state)), work_(std::move(work)) {
   }
 
+  // Nothing is lost silently: a task dropped unrun still completes its future.
+  ~pool_task_impl() override {
+    if (!completed_)
+      state_->set_error(make_error(errc::worker_lost, "thread pool task dropped before it ran"));
+  }
+
   void run() noexcept override {
-    started_ = true;
+    completed_ = true;
     try {
       if constexpr (std::is_void<R>::value) {
         work_();
@@ -77,13 +96,22 @@ public:
   }
 
   void fail(caf::error err) noexcept override {
+    completed_ = true;
     state_->set_error(std::move(err));
   }
 
 private:
   std::shared_ptr<future_state<R>> state_;
   Work work_;
+  bool completed_ = false;  // only its current owner touches the task
 };
+
+/// The queue and worker bookkeeping shared by the pool, its workers and their supervisor.
+class pool_core;
+
+/// The worker actor running the calling task, or an invalid handle outside a pool task. Lets
+/// tests (and diagnostics) address the worker behind a task, e.g. to send it an exit message.
+caf::actor current_pool_worker();
 
 }  // namespace detail
 
@@ -109,7 +137,7 @@ public:
                  args = std::make_tuple(std::forward<Args>(args)...)]() mutable {
       return std::apply(f, args);
     };
-    enqueue(std::make_shared<detail::pool_task_impl<result_type, decltype(work)>>(fut.state(),
+    enqueue(std::make_unique<detail::pool_task_impl<result_type, decltype(work)>>(fut.state(),
                                                                                   std::move(work)));
     return fut;
   }
@@ -144,12 +172,8 @@ public:
 private:
   void enqueue(detail::pool_task_ptr task);
 
-  caf::actor_system& sys_;
   size_t max_workers_;
-  caf::actor dispatcher_;
-  std::shared_mutex closing_;  // submit (shared) vs shutdown (exclusive)
-  bool closed_ = false;
-  future<void> drained_;
+  std::shared_ptr<detail::pool_core> core_;
 };
 
 }  // namespace troupe

@@ -19,7 +19,7 @@ enum class errc : uint8_t {
   unknown_actor_type = 9,    // spawn by a name nobody registered
   unknown_task = 10,         // a process pool task name nobody registered
   task_failed = 11,          // a task raised an exception; the context carries its message
-  worker_lost = 12,          // a task killed its worker process too often
+  worker_lost = 12,          // a task's worker died under it (too often, for a process pool)
   pool_closed = 13,          // submit after close/shutdown
   connect_failed = 14,       // could not reach or join a node in time
   handshake_timeout = 15,    // the peer did not finish the handshake before its deadline

@@ -18,6 +18,9 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 
 #include "troupe/actors/thread_pool.hpp"
 #include "troupe/messages/config.hpp"
@@ -128,9 +131,28 @@ void shutdown_within_timeout(troupe::thread_pool& pool, bool cancel_futures = fa
 
 class ThreadPool : public testing::Test {
 protected:
+  /// True once `worker` has terminated; waits at most the timeout.
+  bool terminated(const caf::actor& worker) {
+    caf::scoped_actor self{sys};
+    self->monitor(worker);
+    bool down = false;
+    self->receive([&](const caf::down_msg&) { down = true; }, caf::after(timeout) >> [] {});
+    return down;
+  }
+
   troupe::config cfg;
   caf::actor_system sys{cfg};
 };
+
+// Blocks in a pool task until the gate opens, counted by the probe; returns the worker it ran on.
+auto blocking_task(gate& release, concurrency_probe& probe) {
+  return [&release, &probe] {
+    probe.enter();
+    release.pass();
+    probe.leave();
+    return troupe::detail::current_pool_worker();
+  };
+}
 
 TEST_F(ThreadPool, SubmitPassesTheArgumentsAndReturnsTheValue) {
   troupe::thread_pool pool{sys, 2};
@@ -400,6 +422,98 @@ TEST_F(ThreadPool, TasksMayBlockOnEachOther) {
   ASSERT_TRUE(waiter.wait_for(timeout));
   EXPECT_TRUE(signaler.result());
   EXPECT_TRUE(waiter.result());
+}
+
+TEST_F(ThreadPool, TasksQueuedBehindABlockedTaskRunOnAnotherWorker) {
+  // As with Python's shared queue, a task waits only while every worker is busy: once b's worker
+  // is free, it runs everything submitted after a and b, although a still blocks.
+  troupe::thread_pool pool{sys, 2};
+  gate release_a;
+  gate release_b;
+  concurrency_probe probe;
+  auto a = pool.submit(blocking_task(release_a, probe));
+  auto b = pool.submit(blocking_task(release_b, probe));
+  ASSERT_TRUE(probe.started(2, timeout));
+  std::vector<troupe::future<int>> later;
+  for (int i = 0; i < 10; ++i)
+    later.push_back(pool.submit([](int x) { return x; }, i));
+  release_b.open();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(later[i].wait_for(timeout)) << "task " << i << " waited behind the blocked one";
+    EXPECT_EQ(later[i].result(), i);
+  }
+  EXPECT_FALSE(a.done());
+  release_a.open();
+  ASSERT_TRUE(a.wait_for(timeout));
+}
+
+TEST_F(ThreadPool, AWorkerKilledMidTaskFinishesItAndTheQueuedTasksStillRun) {
+  // The only worker receives an exit message while its task runs and a thousand tasks wait in
+  // the queue. The task finishes, every queued task runs (on the worker before it handles the
+  // exit, then on its replacement), and the pool has a worker again afterwards.
+  troupe::thread_pool pool{sys, 1};
+  gate release;
+  auto victim = pool.submit([&release] {
+    auto self = troupe::detail::current_pool_worker();
+    caf::anon_send_exit(self, caf::exit_reason::kill);
+    release.pass();
+    return self;
+  });
+  std::vector<troupe::future<int>> queued;
+  for (int i = 0; i < 1000; ++i)
+    queued.push_back(pool.submit([](int x) { return x * 2; }, i));
+  release.open();
+  ASSERT_TRUE(victim.wait_for(timeout));
+  ASSERT_TRUE(victim.result() != nullptr);
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(queued[i].wait_for(timeout)) << "queued task " << i << " was lost";
+    EXPECT_EQ(queued[i].result(), i * 2);
+  }
+  ASSERT_TRUE(terminated(victim.result()));
+  auto after = pool.submit([] { return troupe::detail::current_pool_worker(); });
+  ASSERT_TRUE(after.wait_for(timeout));
+  EXPECT_NE(after.result(), victim.result());
+}
+
+TEST_F(ThreadPool, AWorkerKilledWhileIdleIsReplacedSoThePoolKeepsItsCapacity) {
+  constexpr int n = 3;
+  troupe::thread_pool pool{sys, n};
+  auto first = pool.submit([] { return troupe::detail::current_pool_worker(); });
+  ASSERT_TRUE(first.wait_for(timeout));
+  auto victim = first.result();
+  ASSERT_TRUE(victim != nullptr);
+  caf::anon_send_exit(victim, caf::exit_reason::kill);
+  ASSERT_TRUE(terminated(victim));
+  // n tasks that only finish together: they need n live workers at once.
+  gate release;
+  concurrency_probe probe;
+  std::vector<troupe::future<caf::actor>> futures;
+  for (int i = 0; i < n; ++i)
+    futures.push_back(pool.submit(blocking_task(release, probe)));
+  EXPECT_TRUE(probe.started(n, timeout)) << "the killed worker was not replaced";
+  release.open();
+  for (auto& fut : futures) {
+    ASSERT_TRUE(fut.wait_for(timeout));
+    EXPECT_NE(fut.result(), victim);
+  }
+}
+
+TEST_F(ThreadPool, ALaterShutdownCanStillCancelTheQueuedTasks) {
+  // As in Python, every shutdown(cancel_futures=true) cancels what is still queued.
+  troupe::thread_pool pool{sys, 1};
+  gate release;
+  concurrency_probe probe;
+  auto running = pool.submit(blocking_task(release, probe));
+  ASSERT_TRUE(probe.started(1, timeout));
+  auto queued = pool.submit([] { return 1; });
+  pool.shutdown(false);
+  pool.shutdown(false, true);
+  ASSERT_TRUE(queued.wait_for(timeout));
+  EXPECT_TRUE(troupe::is(queued.error(), errc::cancelled)) << troupe::describe(queued.error());
+  release.open();
+  ASSERT_TRUE(running.wait_for(timeout));
+  EXPECT_FALSE(running.error());
+  shutdown_within_timeout(pool);
 }
 
 }  // namespace
