@@ -796,6 +796,7 @@ void connection_broker::on_spawn_request(std::string_view body) {
     *resp.mutable_error() = to_wire(make_error(code, detail));
   };
   caf::message args;
+  caf::strong_actor_ptr spawned_actor;
   if (!req.args_type().empty()) {
     if (auto* codec = message_registry::instance().find(req.args_type())) {
       if (auto decoded = codec->decode(req.args().data(), req.args().size()))
@@ -813,13 +814,17 @@ void connection_broker::on_spawn_request(std::string_view body) {
       fail(errc::unknown_actor_type, "cannot spawn '" + req.actor_type()
                                        + "': " + system().render(spawned.error()));
     } else {
-      auto ptr = caf::actor_cast<caf::strong_actor_ptr>(*spawned);
-      link_->export_actor(ptr);
-      resp.set_actor(ptr->id());
+      spawned_actor = caf::actor_cast<caf::strong_actor_ptr>(*spawned);
+      system().registry().put(spawned_actor->id(), spawned_actor);
+      resp.set_actor(spawned_actor->id());
     }
   }
   link_->append(
     [&](std::vector<char>& out) { wire::append_frame(out, wire::kind::spawn_response, resp); });
+  // Only now watch it: an actor that is done already (it may finish at once) must be reported
+  // down after the peer learned that it exists, or the peer's proxy would wait forever.
+  if (spawned_actor)
+    link_->export_actor(spawned_actor);
 }
 
 void connection_broker::spawn_remote(const std::string& type, const caf::message& args,

@@ -11,6 +11,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include "raw_peer.hpp"
+#include "troupe/actors/join.hpp"
 #include "subprocess.hpp"
 #include "test_program.hpp"
 #include "troupe/messages/wire.pb.h"
@@ -110,6 +111,16 @@ TEST_F(NodeTest, MonitorSeesTheRemoteActorExit) {
   self->receive([&](caf::down_msg& msg) { down = msg.source == echo.address(); },
                 caf::after(10s) >> [] {});
   EXPECT_TRUE(down);
+}
+
+TEST_F(NodeTest, AnActorThatFinishesAtOnceIsSeenToFinish) {
+  // Its ActorDown must not overtake the SpawnResponse that tells the head it exists.
+  auto w = worker();
+  for (int round = 0; round < 20; ++round) {
+    auto quick = spawn(w, "instant");
+    auto reason = troupe::join_for(sys, quick, 10s);
+    ASSERT_TRUE(reason.has_value()) << "round " << round << ": the finished actor never went down";
+  }
 }
 
 TEST_F(NodeTest, PendingRequestFailsAtOnceWhenItsNodeIsKilled) {

@@ -33,6 +33,11 @@ caf::behavior echo(caf::event_based_actor* self) {
   };
 }
 
+// Finishes as soon as it starts.
+caf::behavior instant(caf::event_based_actor*) {
+  return {};
+}
+
 // Takes requests and never answers them.
 caf::behavior blackhole(caf::event_based_actor* self) {
   return {
@@ -117,6 +122,7 @@ void setup(config& cfg) {
   cfg.add_messages<Ping, Pong, Big>();
   cfg.add_actor_type("echo", echo);
   cfg.add_actor_type("blackhole", blackhole);
+  cfg.add_actor_type("instant", instant);
   cfg.add_actor_type("gated_consumer", gated_consumer);
   cfg.tasks()
     .add("square", square)
