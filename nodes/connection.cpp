@@ -1,5 +1,11 @@
 #include "troupe/nodes/connection.hpp"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <mutex>
 #include <typeindex>
 #include <unordered_map>
@@ -120,11 +126,14 @@ public:
         return status;
       if (sender) {
         first_from_sender = exported_.insert(sender->id()).second;
+        // Findable before the message can leave: an answer may come back at once.
+        if (first_from_sender)
+          sys_.registry().put(sender->id(), sender);
         if (mid.is_request())
           pending_.emplace(request_key{sender->id(), mid.request_id().integer_value()},
                            pending_request{sender, mid});
       }
-      to_wake = wake_locked();
+      to_wake = push_locked();
     }
     if (first_from_sender)
       watch(sender);
@@ -142,7 +151,7 @@ public:
       if (closed_)
         return false;
       write(outbox_);
-      to_wake = wake_locked();
+      to_wake = push_locked();
     }
     if (to_wake)
       caf::anon_send(to_wake, flush_atom::value);
@@ -155,6 +164,8 @@ public:
     wakeup_pending_ = false;
     if (outbox_.empty())
       return false;
+    socket_idle_ = false;  // CAF holds bytes for the socket now
+    handed_ += outbox_.size();
     if (dst.empty())
       dst.swap(outbox_);
     else
@@ -173,6 +184,11 @@ public:
   std::vector<pending_request> close() {
     std::lock_guard<std::mutex> guard{mtx_};
     closed_ = true;
+    socket_idle_ = false;
+    if (direct_fd_ >= 0) {
+      ::close(direct_fd_);
+      direct_fd_ = -1;
+    }
     broker_.reset();
     std::vector<pending_request> result;
     result.reserve(pending_.size());
@@ -192,8 +208,60 @@ private:
   void watch(const caf::strong_actor_ptr& actor);
 
 public:
+  // Plain links only: lets senders write to the socket themselves while CAF has nothing to
+  // write for it, saving the wake-up of the I/O thread per message when traffic is light.
+  // `fd` is duplicated: CAF may close its own descriptor at any time, and a number it frees can
+  // be reused for another socket.
+  void enable_direct_writes(int fd) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (closed_ || direct_fd_ >= 0)
+      return;
+    direct_fd_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  }
+
+  // The broker gave CAF bytes for the socket other than the outbox (handshake, Goodbye).
+  void handed(size_t n) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    socket_idle_ = false;
+    handed_ += n;
+  }
+
+  // CAF wrote n bytes (broker thread, ack_writes on). Counting rather than trusting "nothing
+  // remains": that report may be stale by the time the broker reads it, with newer bytes
+  // handed to CAF since, and a direct write then would overtake them.
+  void written(size_t n) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    written_ += n;
+    if (direct_fd_ >= 0 && written_ == handed_ && outbox_.empty())
+      socket_idle_ = true;
+  }
+
+  ~link_state() {
+    if (direct_fd_ >= 0)
+      ::close(direct_fd_);
+  }
 
 private:
+  // After appending to the outbox: write it at once if the socket is idle and traffic light,
+  // else hand it to the broker (returns the broker to wake, if it needs waking). Under load the
+  // broker's batches win (one write for many frames), so a sender writes itself at most once
+  // per direct_write_gap.
+  caf::actor push_locked() {
+    auto now = std::chrono::steady_clock::now();
+    if (socket_idle_ && now - last_direct_write_ >= direct_write_gap) {
+      last_direct_write_ = now;
+      auto n = ::send(direct_fd_, outbox_.data(), outbox_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n == static_cast<ssize_t>(outbox_.size())) {
+        outbox_.clear();
+        return nullptr;
+      }
+      if (n > 0)
+        outbox_.erase(outbox_.begin(), outbox_.begin() + n);
+      socket_idle_ = false;  // the rest, and what follows, goes through the broker
+    }
+    return wake_locked();
+  }
+
   caf::actor wake_locked() {
     if (wakeup_pending_)
       return nullptr;
@@ -283,6 +351,12 @@ private:
   std::mutex mtx_;
   // Weak: the broker owns this state; a strong handle back would keep both alive forever.
   caf::weak_actor_ptr broker_;
+  int direct_fd_ = -1;        // our duplicate of the socket (plain links), or -1
+  bool socket_idle_ = false;  // CAF holds no unwritten bytes: senders may write directly
+  std::chrono::steady_clock::time_point last_direct_write_{};
+  uint64_t handed_ = 0;   // bytes given to CAF for the socket
+  uint64_t written_ = 0;  // bytes CAF reported written
+  static constexpr auto direct_write_gap = std::chrono::microseconds{20};
   std::vector<char> outbox_;
   bool wakeup_pending_ = false;
   bool closed_ = false;
@@ -391,7 +465,7 @@ public:
     return "troupe.connection";
   }
 
-  caf::behavior start(caf::io::connection_handle handle, connection_config config);
+  caf::behavior start(caf::io::connection_handle handle, connection_config config, int fd);
 
 private:
   using clock = std::chrono::steady_clock;
@@ -432,6 +506,7 @@ private:
   caf::io::connection_handle hdl_;
   connection_config cfg_;
   std::unique_ptr<wire::tls_session> tls_;  // null on plain links
+  int fd_ = -1;                              // the socket, if known (for direct writes)
   std::shared_ptr<link_state> link_;
   wire::frame_decoder decoder_;
   std::unique_ptr<wire::handshake> handshake_;
@@ -448,8 +523,10 @@ private:
   uint64_t next_spawn_id_ = 1;
 };
 
-caf::behavior connection_broker::start(caf::io::connection_handle handle, connection_config config) {
+caf::behavior connection_broker::start(caf::io::connection_handle handle, connection_config config,
+                                       int fd) {
   hdl_ = handle;
+  fd_ = fd;
   cfg_ = std::move(config);
   link_ = std::make_shared<link_state>(system(), caf::actor_cast<caf::actor>(this));
   decoder_.set_max_frame_size(wire::handshake_max_frame_size);
@@ -457,10 +534,13 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
   last_seen_ = clock::now();
   log::get().debug("{}: connection opened", cfg_.address);
   configure_read(hdl_, caf::io::receive_policy::at_most(read_chunk));
+  // Every byte CAF writes is acknowledged (data_transferred_msg): the link counts them to know
+  // when the socket is idle (see link_state::written).
+  ack_writes(hdl_, true);
   if (cfg_.tls) {
     tls_ = std::make_unique<wire::tls_session>(*cfg_.tls,
                                                cfg_.handshake.role == wire::role::connector);
-    tls_->start(wr_buf(hdl_));
+    tls_->start(wr_buf(hdl_));  // TLS links never write directly: no counting needed
     flush(hdl_);
   }
   std::vector<char> hello;
@@ -490,7 +570,7 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
       log::get().debug("{}: connection closed by the peer or the network", cfg_.address);
       shutdown(make_error(errc::node_down, "connection closed by " + cfg_.address), false);
     },
-    [this](caf::io::data_transferred_msg&) {},
+    [this](caf::io::data_transferred_msg& msg) { link_->written(msg.written); },
     [this](flush_atom) { drain(); },
     [this](tick_atom) { on_tick(); },
     [this](handshake_deadline_atom) {
@@ -511,10 +591,12 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
 
 void connection_broker::write_direct(const std::vector<char>& bytes) {
   auto& buf = wr_buf(hdl_);
+  auto before = buf.size();
   if (tls_)
     tls_->send(bytes.data(), bytes.size(), buf);
   else
     buf.insert(buf.end(), bytes.begin(), bytes.end());
+  link_->handed(buf.size() - before);
   flush(hdl_);
 }
 
@@ -625,6 +707,8 @@ void connection_broker::on_established() {
   auto max_frame = hello.max_frame_size() > 0 ? hello.max_frame_size()
                                              : wire::default_max_frame_size;
   link_->established(max_frame, peer_.node);
+  if (!tls_ && fd_ >= 0)
+    link_->enable_direct_writes(fd_);
   if (tls_)
     log::get().info("connected to {} ({}, TLS peer {})", peer_.name, cfg_.address,
                     tls_->peer_subject());
@@ -928,14 +1012,31 @@ void connection_broker::release(const caf::error& reason) {
 
 // -- spawning -------------------------------------------------------------------------------------
 
+// The socket behind an accepted connection: CAF 0.17's default multiplexer uses the socket as
+// the handle's id. Checked, not assumed: -1 (no direct writes) unless the handle's id is a
+// socket connected to the address CAF reports.
+int socket_of(caf::io::broker* self, caf::io::connection_handle hdl) {
+  auto fd = static_cast<int>(hdl.id());
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || ::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return -1;
+  uint16_t port = 0;
+  if (addr.ss_family == AF_INET)
+    port = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  else if (addr.ss_family == AF_INET6)
+    port = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  return port == self->remote_port(hdl) ? fd : -1;
+}
+
 caf::behavior connection_main(connection_broker* self, caf::io::connection_handle hdl,
                               connection_config cfg) {
-  return self->start(hdl, std::move(cfg));
+  return self->start(hdl, std::move(cfg), socket_of(self, hdl));
 }
 
 caf::behavior connection_from_fd(connection_broker* self, int fd, connection_config cfg) {
   auto hdl = self->add_scribe(fd);
-  return self->start(hdl, std::move(cfg));
+  return self->start(hdl, std::move(cfg), fd);
 }
 
 caf::behavior listener_main(caf::io::broker* self, caf::io::doorman_ptr doorman,

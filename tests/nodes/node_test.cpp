@@ -95,6 +95,23 @@ TEST_F(NodeTest, ManyRequestsFromManyActorsAllGetAnswers) {
   EXPECT_EQ(sum, int64_t{n} * (n - 1));
 }
 
+TEST_F(NodeTest, MessagesArriveInOrderWhetherTrafficIsLightOrHeavy) {
+  // Light traffic leaves the sender's thread; heavy traffic goes in batches through the I/O
+  // thread. Switching between the two must never reorder a sender's messages.
+  auto seq = spawn(worker(), "sequencer");
+  caf::scoped_actor self{sys};
+  constexpr int64_t n = 20'000;
+  for (int64_t i = 0; i < n; ++i) {
+    self->send(seq, ping(i));
+    if (i % 500 == 0)
+      std::this_thread::sleep_for(std::chrono::microseconds{200});
+  }
+  int64_t received = 0;
+  self->request(seq, 30s, ping(0, "report")).receive([&](const Pong& p) { received = p.value(); },
+                                                      [](caf::error&) {});
+  EXPECT_EQ(received, n) << "-1 means out of order";
+}
+
 TEST_F(NodeTest, SpawningAnUnknownTypeIsAClearError) {
   auto result = head.spawn_on(worker(), "no_such_actor");
   ASSERT_FALSE(result);

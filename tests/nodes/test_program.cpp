@@ -33,6 +33,25 @@ caf::behavior echo(caf::event_based_actor* self) {
   };
 }
 
+// Checks that Pings arrive in order: value 0, 1, 2, ...; a Ping with text "report" answers
+// Pong{received} if all were in order, Pong{-1} otherwise.
+caf::behavior sequencer(caf::event_based_actor*) {
+  auto expected = std::make_shared<int64_t>(0);
+  auto in_order = std::make_shared<bool>(true);
+  return {
+    [=](const Ping& ping) -> caf::result<Pong> {
+      Pong pong;
+      if (ping.text() == "report") {
+        pong.set_value(*in_order ? *expected : -1);
+        return pong;
+      }
+      *in_order = *in_order && ping.value() == *expected;
+      ++*expected;
+      return caf::delegated<Pong>{};
+    },
+  };
+}
+
 // Finishes as soon as it starts.
 caf::behavior instant(caf::event_based_actor*) {
   return {};
@@ -123,6 +142,7 @@ void setup(config& cfg) {
   cfg.add_actor_type("echo", echo);
   cfg.add_actor_type("blackhole", blackhole);
   cfg.add_actor_type("instant", instant);
+  cfg.add_actor_type("sequencer", sequencer);
   cfg.add_actor_type("gated_consumer", gated_consumer);
   cfg.tasks()
     .add("square", square)
