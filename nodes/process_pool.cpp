@@ -80,8 +80,12 @@ double item_cost(const dispatcher_state& st, const std::string& task) {
 }
 
 size_t window(const dispatcher_state& st, const std::string& task) {
-  // Enough batches in flight to cover a round trip, but never a long queue behind a slow task.
+  // Enough batches in flight to cover a round trip. A task that dwarfs the round trip needs no
+  // second batch waiting behind it (an idle gap of under 5%), and having none keeps the end of
+  // a map balanced: no worker still holds a queued batch when another runs dry.
   double batch_ns = std::max(item_cost(st, task), 1.0);
+  if (batch_ns >= 20 * st.overhead_ns)
+    return 1;
   auto n = static_cast<size_t>(std::ceil(st.overhead_ns / batch_ns)) + 1;
   return std::clamp<size_t>(n, 2, max_window);
 }
