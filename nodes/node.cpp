@@ -129,16 +129,16 @@ struct manager_state {
 
 using manager_actor = caf::stateful_actor<manager_state>;
 
+// Settings for a new connection; TCP links authenticate (secret, TLS), socketpairs to our own
+// children need not (docs/security.md).
 detail::connection_config make_connection_config(manager_actor* self, uint64_t id,
-                                                 std::string address, bool acceptor) {
+                                                 std::string address, bool acceptor, bool tcp) {
   auto& st = self->state;
   detail::connection_config cfg;
   cfg.connection_id = id;
   cfg.address = std::move(address);
   cfg.self = st.identity;
   cfg.handshake.role = acceptor ? wire::role::acceptor : wire::role::connector;
-  // Socketpairs to our own children are private: no secret needed (docs/security.md).
-  bool tcp = cfg.address.rfind("tcp ", 0) == 0;
   cfg.handshake.secret = tcp ? st.opts.secret : std::string{};
   if (tcp)
     cfg.tls = st.tls;
@@ -268,24 +268,30 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
       self->state.children[id].pid = pid;
       self->state.handshaking[id] = detail::spawn_connection(
         self->system(), fd,
-        make_connection_config(self, id, "child pid " + std::to_string(pid), true));
+        make_connection_config(self, id, "child pid " + std::to_string(pid), true, false));
       auto rp = self->make_response_promise<peer>();
       self->state.joining[id].push_back(rp);
       return rp;
     },
-    [self](adopt_atom, int fd, std::string& address, bool acceptor) -> caf::result<peer> {
+    [self](adopt_atom, int fd, std::string& address, bool acceptor,
+           bool tcp) -> caf::result<peer> {
       auto id = next_connection_id++;
       self->state.handshaking[id] = detail::spawn_connection(
-        self->system(), fd, make_connection_config(self, id, std::move(address), acceptor));
+        self->system(), fd, make_connection_config(self, id, std::move(address), acceptor, tcp));
       auto rp = self->make_response_promise<peer>();
       self->state.joining[id].push_back(rp);
       return rp;
     },
     [self](listen_atom, const std::string& host, uint16_t port) -> caf::result<uint16_t> {
+      // The listener runs on its own thread: it gets a copy of the settings, never this
+      // actor's state.
+      auto tcp = make_connection_config(self, 0, {}, true, true);
       auto listening = detail::spawn_listener(
-        self->system(), host, port, [self](const std::string& address) {
-          // Runs on the listener's thread: only immutable state and the atomic counter.
-          return make_connection_config(self, next_connection_id++, address, true);
+        self->system(), host, port, [tcp](const std::string& address) {
+          auto cfg = tcp;
+          cfg.connection_id = next_connection_id++;
+          cfg.address = address;
+          return cfg;
         });
       if (!listening)
         return make_error(errc::connect_failed, "cannot listen on " + host + ":"
@@ -480,9 +486,10 @@ caf::expected<uint16_t> node::listen(const std::string& host, uint16_t port) {
   return ask<uint16_t>(sys_, manager_, std::chrono::seconds{10}, listen_atom::value, host, port);
 }
 
-caf::expected<peer> node::adopt(int fd, std::string address, bool acceptor,
+caf::expected<peer> node::adopt(int fd, std::string address, bool acceptor, bool tcp,
                                 std::chrono::milliseconds timeout) {
-  return ask<peer>(sys_, manager_, timeout, adopt_atom::value, fd, std::move(address), acceptor);
+  return ask<peer>(sys_, manager_, timeout, adopt_atom::value, fd, std::move(address), acceptor,
+                   tcp);
 }
 
 caf::expected<peer> node::connect(const std::string& host, uint16_t port,
@@ -499,7 +506,7 @@ caf::expected<peer> node::connect(const std::string& host, uint16_t port,
       break;
     auto fd = tcp_connect_once(host, port, std::min(left, std::chrono::milliseconds{2000}));
     if (fd) {
-      auto joined = adopt(*fd, "tcp " + host + ":" + std::to_string(port), false,
+      auto joined = adopt(*fd, "tcp " + host + ":" + std::to_string(port), false, true,
                           std::max(left, opts_.handshake_timeout));
       if (joined)
         return joined;

@@ -99,8 +99,9 @@ public:
   caf::expected<peer> connect(const std::string& host, uint16_t port,
                               std::chrono::milliseconds timeout = 10s);
 
-  /// Takes over a connected socket (e.g. the worker side of a socketpair).
-  caf::expected<peer> adopt(int fd, std::string address, bool acceptor,
+  /// Takes over a connected socket. `tcp`: a link to another host, which authenticates with
+  /// this node's secret and TLS settings; false for the private socketpair to a head or child.
+  caf::expected<peer> adopt(int fd, std::string address, bool acceptor, bool tcp,
                             std::chrono::milliseconds timeout = 10s);
 
   std::vector<peer> peers() const;

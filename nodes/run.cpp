@@ -163,7 +163,7 @@ int run_child_worker(const program& prog, const command_line& cl) {
   caf::actor_system sys{cfg};
   node n{sys, make_node_options(cl, "worker-" + std::to_string(getpid()), {})};
   watch_signals([](int) { std::_Exit(0); });
-  auto head = n.adopt(cl.worker_fd, "head over socketpair", false);
+  auto head = n.adopt(cl.worker_fd, "head over socketpair", false, false);
   if (!head) {
     log::get().error("cannot join the head: {}", describe(head.error()));
     exit_worker(1);
