@@ -271,8 +271,9 @@ part_compose() {
     || fail "the render with a killed worker differs from the in-process render"
   note "PNG identical to the in-process render"
   [[ $(restarts "$victim") -ge 1 ]] || fail "the killed worker was not restarted (restart: on-failure)"
-  # The same container (hostname) restarted as PID 1 again: the same node name, twice ready.
-  if [[ $(grep -c "pool: worker $name ready" "$work/compose-kill-head.log") -lt 2 ]]; then
+  # The same container (hostname) restarts as PID 1 again: node names worker-HOST-1-<random>,
+  # two different ones ready (the random part tells the restarted node from the dead one).
+  if [[ $(grep -Ec "pool: worker $name-[0-9a-f]+ ready" "$work/compose-kill-head.log") -lt 2 ]]; then
     pm logs --timestamps "$victim" >"$work/compose-victim.log" 2>&1
     fail "the restarted worker did not rejoin the pool during the render (killed at $kill_time," \
       "restarted at $(pm inspect -f '{{.State.StartedAt}}' "$victim"), head finished at" \
@@ -337,8 +338,9 @@ part_kube() {
   grep -q "^workers lost: 1" "$work/kube-head.log" || fail "the head did not report the lost worker"
   note "$(grep '^workers lost' "$work/kube-head.log")"
   note "render across 3 pods (one killed): $(rendered_in "$head") s; $(grep '^tiles per worker' "$work/kube-head.log")"
-  # restartPolicy Always: the pod's container comes back (same pod name: same node name)
-  [[ $(grep -c "pool: worker worker-troupe-worker-pod-1-1 ready" "$work/kube-head.log") -ge 2 ]] \
+  # restartPolicy Always: the pod's container comes back (same pod name: the same name prefix,
+  # a new random part)
+  [[ $(grep -Ec "pool: worker worker-troupe-worker-pod-1-1-[0-9a-f]+ ready" "$work/kube-head.log") -ge 2 ]] \
     || fail "the killed worker did not come back into the pool during the render"
   note "the worker came back (restartPolicy Always) and rejoined the pool mid-render"
   running "$head" || fail "the head did not stay up after rendering (troupe-linger)"
