@@ -13,7 +13,8 @@
 #   containers_test.sh [all|image|compose|kube]   (CTest runs `all`, label containers)
 #
 # Skips (exit 77) when not root, when podman/podman-compose/debootstrap are missing (deploy/dev.sh
-# installs them) or when podman cannot work here (`podman info` fails, e.g. nested in a container). Cache: TROUPE_CACHE (default /var/cache/troupe/containers): the private
+# installs them) or when podman's storage cannot work here (e.g. nested in a container).
+# Cache: TROUPE_CACHE (default /var/cache/troupe/containers): the private
 # containers.conf, the debootstrap log, a lock; images stay in podman's storage. Every wait is
 # bounded; the time of each stage is printed. The kube part uses the manifests' fixed names
 # (pods troupe-head-pod-0..., podman secret troupe-secret): it removes them before and after.
@@ -85,8 +86,9 @@ printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n[engine
   "$nofile" "$nofile" "$nproc" "$nproc" >"$cache/containers.conf"
 export CONTAINERS_CONF=$cache/containers.conf
 # A runtime that is installed but cannot work here (e.g. inside a container whose overlayfs
-# podman's storage cannot stack on) is no runtime: skip, saying why.
-if ! probe=$(timeout 60 podman info 2>&1 >/dev/null); then
+# podman's storage cannot stack on) is no runtime: skip, saying why. (`podman info` succeeds
+# even then; listing images needs the storage.)
+if ! probe=$(timeout 60 podman images --quiet 2>&1 >/dev/null); then
   skip "podman cannot run containers on this machine: $(grep -m1 -i error <<<"$probe")"
 fi
 # Without systemd podman cannot schedule healthcheck timers and says so on every container
