@@ -13,7 +13,7 @@
 #   containers_test.sh [all|image|compose|kube]   (CTest runs `all`, label containers)
 #
 # Skips (exit 77) when not root, when podman/podman-compose/debootstrap are missing (deploy/dev.sh
-# installs them) or when podman's storage cannot work here (e.g. nested in a container).
+# installs them) or when podman's storage cannot work here (e.g. on overlayfs, in a container).
 # Cache: TROUPE_CACHE (default /var/cache/troupe/containers): the private
 # containers.conf, the debootstrap log, a lock; images stay in podman's storage. Every wait is
 # bounded; the time of each stage is printed. The kube part uses the manifests' fixed names
@@ -85,11 +85,17 @@ nproc=$(ulimit -Hu); [[ $nproc == unlimited || $nproc -gt 32768 ]] && nproc=3276
 printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n[engine]\nruntime = "runc"\n' \
   "$nofile" "$nofile" "$nproc" "$nproc" >"$cache/containers.conf"
 export CONTAINERS_CONF=$cache/containers.conf
-# A runtime that is installed but cannot work here (e.g. inside a container whose overlayfs
-# podman's storage cannot stack on) is no runtime: skip, saying why. (`podman info` succeeds
-# even then; listing images needs the storage.)
+# A runtime that is installed but cannot work here is no runtime: skip, saying why. Inside a
+# container (e.g. a fresh-machine check), podman's overlay storage cannot stack on the
+# container's own overlayfs without fuse-overlayfs; podman's first call there falls back to
+# another driver and succeeds, every later one fails, so the file system is checked first.
+storage=/var/lib/containers
+until [[ -e $storage ]]; do storage=$(dirname "$storage"); done
+if [[ $(stat -f -c %T "$storage") == overlayfs ]] && ! command -v fuse-overlayfs >/dev/null; then
+  skip "podman's storage ($storage) is on overlayfs (inside a container?) and fuse-overlayfs is not installed"
+fi
 if ! probe=$(timeout 60 podman images --quiet 2>&1 >/dev/null); then
-  skip "podman cannot run containers on this machine: $(grep -m1 -i error <<<"$probe")"
+  skip "podman cannot work on this machine: $(grep -m1 -i error <<<"$probe")"
 fi
 # Without systemd podman cannot schedule healthcheck timers and says so on every container
 # start/stop; the healthchecks are run by hand below instead.
