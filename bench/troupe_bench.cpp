@@ -30,6 +30,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "peers/peer_common.hpp"
+#include "round_trip.hpp"
 #include "troupe/bench/bench.pb.h"
 #include "troupe/nodes/process_pool.hpp"
 #include "troupe/nodes/run.hpp"
@@ -270,68 +271,6 @@ stream_result one_way(caf::actor_system& sys, const caf::actor& remote, uint64_t
           static_cast<double>(bytes) / static_cast<double>(n)};
 }
 
-// ---- round trip -----------------------------------------------------------------------------
-
-struct rtt_run {
-  uint64_t warmup = 0;
-  uint64_t n = 0;
-  std::vector<double> samples_us;  // only touched by the pinger, read after `done`
-  std::promise<bool> done;         // false: a request failed
-};
-
-// One request at a time; each response schedules the next, so the stack never grows.
-void ping_once(caf::event_based_actor* self, caf::actor remote, std::shared_ptr<rtt_run> run,
-               uint64_t i) {
-  if (i == run->warmup + run->n) {
-    run->done.set_value(true);
-    self->quit();
-    return;
-  }
-  Ping ping;
-  ping.set_seq(i);
-  auto start = clock_type::now();
-  self->request(remote, request_timeout, ping)
-    .then(
-      [=](const Ping& echoed) {
-        std::chrono::duration<double, std::micro> rtt = clock_type::now() - start;
-        if (echoed.seq() != i) {
-          run->done.set_value(false);
-          self->quit();
-          return;
-        }
-        if (i >= run->warmup)
-          run->samples_us.push_back(rtt.count());
-        ping_once(self, remote, run, i + 1);
-      },
-      [=](caf::error& err) {
-        std::fprintf(stderr, "%s: ping failed: %s\n", program, troupe::describe(err).c_str());
-        run->done.set_value(false);
-        self->quit();
-      });
-}
-
-caf::behavior pinger(caf::event_based_actor* self, caf::actor remote,
-                     std::shared_ptr<rtt_run> run) {
-  ping_once(self, std::move(remote), std::move(run), 0);
-  return {
-    [](const Ping&) {},  // never reached: answers go to the request handlers
-  };
-}
-
-double round_trip_us(caf::actor_system& sys, const caf::actor& remote, uint64_t trips) {
-  auto run = std::make_shared<rtt_run>();
-  run->warmup = trips / 10;
-  run->n = trips;
-  run->samples_us.reserve(trips);
-  auto done = run->done.get_future();
-  sys.spawn(pinger, remote, run);
-  if (done.wait_for(60s) != std::future_status::ready)
-    fail("round trips timed out");
-  if (!done.get())
-    fail("a round trip failed");
-  return peers::median(run->samples_us);
-}
-
 // ---- the transports -------------------------------------------------------------------------
 
 struct sizes {
@@ -354,7 +293,7 @@ void bench_socketpair(troupe::node& node, const sizes& n) {
                 one_way(node.system(), remote, n.messages).msgs_per_s, "msgs/s");
   if (peers::wanted(opt, "round_trip"))
     peers::emit(opt, "round_trip", "troupe_socketpair",
-                round_trip_us(node.system(), remote, n.trips), "us");
+                round_trip::median_us(node.system(), remote, n.trips, program), "us");
   auto status = node.stop_worker(worker);
   if (!status || *status != 0)
     fail("the socketpair worker did not exit cleanly");
@@ -373,7 +312,7 @@ void bench_tcp(troupe::node& node, const sizes& n) {
     peers::emit(opt, "wire_bytes_per_message", "troupe_tcp", r.wire_bytes_per_msg, "bytes");
   }
   if (peers::wanted(opt, "round_trip"))
-    peers::emit(opt, "round_trip", "troupe_tcp", round_trip_us(node.system(), remote, n.trips),
+    peers::emit(opt, "round_trip", "troupe_tcp", round_trip::median_us(node.system(), remote, n.trips, program),
                 "us");
   stop_tcp_worker();
 }

@@ -16,6 +16,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "peers/peer_common.hpp"
+#include "round_trip.hpp"
 #include "troupe/actors/thread_pool.hpp"
 #include "troupe/bench/bench.pb.h"
 #include "troupe/messages/config.hpp"
@@ -105,71 +106,17 @@ double one_way_throughput(caf::actor_system& sys, uint64_t n) {
 
 // ---- round trip -----------------------------------------------------------------------------
 
-struct rtt_run {
-  uint64_t warmup = 0;
-  uint64_t n = 0;
-  std::vector<double> samples_us;  // only touched by the pinger, read after `done`
-  std::promise<bool> done;         // false: a request failed
-};
-
 caf::behavior echo_ponger() {
   return {
     [](const Ping& ping) { return ping; },
   };
 }
 
-// One request at a time, with a timeout as the raw CAF peer (and ordinary code) sets one.
-void ping_once(caf::event_based_actor* self, caf::actor ponger, std::shared_ptr<rtt_run> run,
-               uint64_t i) {
-  if (i == run->warmup + run->n) {
-    run->done.set_value(true);
-    self->quit();
-    return;
-  }
-  Ping ping;
-  ping.set_seq(i);
-  auto start = clock_type::now();
-  self->request(ponger, 10s, ping)
-    .then(
-      [=](const Ping& echoed) {
-        std::chrono::duration<double, std::micro> rtt = clock_type::now() - start;
-        if (echoed.seq() != i) {
-          run->done.set_value(false);
-          self->quit();
-          return;
-        }
-        if (i >= run->warmup)
-          run->samples_us.push_back(rtt.count());
-        ping_once(self, ponger, run, i + 1);
-      },
-      [=](caf::error& err) {
-        std::fprintf(stderr, "%s: request failed: %s\n", program,
-                     self->system().render(err).c_str());
-        run->done.set_value(false);
-        self->quit();
-      });
-}
-
-caf::behavior pinger(caf::event_based_actor* self, caf::actor ponger,
-                     std::shared_ptr<rtt_run> run) {
-  ping_once(self, std::move(ponger), std::move(run), 0);
-  return {
-    [](const Item&) {},  // never reached: answers go to the request handlers
-  };
-}
-
 double round_trip_us(caf::actor_system& sys, uint64_t trips) {
-  auto run = std::make_shared<rtt_run>();
-  run->warmup = trips / 10;
-  run->n = trips;
-  run->samples_us.reserve(trips);
-  auto done = run->done.get_future();
   auto ponger = sys.spawn(echo_ponger);
-  sys.spawn(pinger, ponger, run);
-  if (!await_or_fail(done, "round trips"))
-    peers::fail(program, "a round trip failed");
+  auto median = round_trip::median_us(sys, ponger, trips, program);
   caf::anon_send_exit(ponger, caf::exit_reason::user_shutdown);
-  return peers::median(run->samples_us);
+  return median;
 }
 
 // ---- thread pool ----------------------------------------------------------------------------

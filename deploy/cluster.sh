@@ -83,27 +83,13 @@ prepare() {
   export OUT_DIR=$out TROUPE_SECRET_FILE=$secret
 }
 
-# podman 4.3's netavark (< 1.9) lets a bridge take the lowest MAC address of its ports, so the
-# gateway's MAC changes as containers come and go. A worker restarted in place (restart:
-# on-failure) keeps its network namespace and a stale ARP entry for the gateway, where
-# aardvark-dns answers: it cannot resolve `head` for about 40 s. As root, create the network
-# and its bridge with a fixed MAC before compose does (netavark uses an existing bridge).
+# A worker restarted in place must find the gateway (and DNS) at once: as root, with
+# podman-compose, create the network first with its bridge's MAC pinned (pinned-network.sh).
 pin_bridge() {
   [[ $engine == podman && $COMPOSE == podman-compose* && $(id -u) == 0 ]] || return 0
-  local net=${project}_cluster br gw subnet
-  podman network exists "$net" \
-    || podman network create --label "io.podman.compose.project=$project" \
-         --label "com.docker.compose.project=$project" "$net" >/dev/null
-  br=$(podman network inspect -f '{{.NetworkInterface}}' "$net")
-  gw=$(podman network inspect -f '{{(index .Subnets 0).Gateway}}' "$net")
-  subnet=$(podman network inspect -f '{{(index .Subnets 0).Subnet}}' "$net")
-  [[ -n $br && -n $gw && ! -e /sys/class/net/$br ]] || return 0
-  # What netavark would do (it configures only bridges it creates), plus the fixed MAC.
-  # shellcheck disable=SC2086  # ${gw//./ }: the four bytes of the gateway address, split
-  ip link add "$br" type bridge \
-    && ip link set "$br" address "$(printf '0a:58:%02x:%02x:%02x:%02x' ${gw//./ })" \
-    && ip addr add "$gw/${subnet#*/}" dev "$br" && ip link set "$br" up \
-    || echo "cluster.sh: cannot pin the MAC address of $br (restarted workers may rejoin late)" >&2
+  "$here/pinned-network.sh" create "${project}_cluster" \
+    --label "io.podman.compose.project=$project" --label "com.docker.compose.project=$project" \
+    || echo "cluster.sh: cannot pin the bridge's MAC address (restarted workers may rejoin late)" >&2
 }
 
 up() {
@@ -125,14 +111,9 @@ down() {
   "$engine" ps -aq --filter "label=com.docker.compose.project=$project" \
     | xargs -r "$engine" rm -f >/dev/null 2>&1 || true
   if [[ $engine == podman ]]; then
-    local net br
+    local net
     for net in $(podman network ls -q --filter "label=io.podman.compose.project=$project"); do
-      br=$(podman network inspect -f '{{.NetworkInterface}}' "$net" 2>/dev/null)
-      podman network rm -f "$net" >/dev/null 2>&1 || true
-      # the bridge pin_bridge made, if no container ever used it (netavark deletes it otherwise)
-      if [[ -n $br && -d /sys/class/net/$br/brif && -z $(ls "/sys/class/net/$br/brif") ]]; then
-        ip link del "$br" 2>/dev/null || true
-      fi
+      "$here/pinned-network.sh" remove "$net" || true
     done
   fi
 }

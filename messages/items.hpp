@@ -17,50 +17,13 @@
 
 #include <google/protobuf/message.h>
 
+#include "troupe/messages/wire_format.hpp"
+
 namespace troupe::items {
 
 namespace detail {
 
-// Writes v at `at` (room for 10 bytes); returns the end. One append per record, not per byte:
-// encoding results dominates tiny tasks.
-inline char* write_varint(char* at, uint64_t v) {
-  while (v >= 0x80) {
-    *at++ = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  *at++ = static_cast<char>(v);
-  return at;
-}
-
-inline void put_varint(std::string& out, uint64_t v) {
-  char buf[10];
-  out.append(buf, write_varint(buf, v));
-}
-
-inline bool get_varint(std::string_view& in, uint64_t& v) {
-  v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (in.empty())
-      return false;
-    auto byte = static_cast<uint8_t>(in.front());
-    in.remove_prefix(1);
-    v |= uint64_t{byte & 0x7Fu} << shift;
-    if ((byte & 0x80) == 0)
-      return true;
-  }
-  return false;
-}
-
-inline size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-constexpr char item_tag = 0x0A;  // field 1, length-delimited
+constexpr char item_tag = wire_format::make_tag(1, wire_format::length_delimited);  // Items.item
 
 }  // namespace detail
 
@@ -74,7 +37,7 @@ struct codec<T, std::enable_if_t<std::is_base_of<google::protobuf::Message, T>::
   static void append(std::string& out, const T& value) {
     auto size = value.ByteSizeLong();
     out.push_back(detail::item_tag);
-    detail::put_varint(out, size);
+    wire_format::put_varint(out, size);
     auto offset = out.size();
     out.resize(offset + size);
     value.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + offset));
@@ -97,7 +60,7 @@ struct codec<T, std::enable_if_t<std::is_integral<T>::value>> {
       return;
     }
     record[2] = 0x08;
-    auto* end = detail::write_varint(record + 3, v);
+    auto* end = wire_format::write_varint(record + 3, v);
     record[1] = static_cast<char>(end - record - 2);
     out.append(record, end);
   }
@@ -106,7 +69,8 @@ struct codec<T, std::enable_if_t<std::is_integral<T>::value>> {
     while (!bytes.empty()) {
       uint64_t tag = 0;
       uint64_t v = 0;
-      if (!detail::get_varint(bytes, tag) || (tag & 7) != 0 || !detail::get_varint(bytes, v))
+      if (!wire_format::read_varint(bytes, tag) || (tag & 7) != wire_format::varint
+          || !wire_format::read_varint(bytes, v))
         return false;
       if (tag == 0x08)
         value = static_cast<T>(static_cast<int64_t>(v));
@@ -152,9 +116,9 @@ struct codec<std::string> {
       out.push_back(0);
       return;
     }
-    detail::put_varint(out, 1 + detail::varint_size(value.size()) + value.size());
+    wire_format::put_varint(out, 1 + wire_format::varint_size(value.size()) + value.size());
     out.push_back(0x0A);
-    detail::put_varint(out, value.size());
+    wire_format::put_varint(out, value.size());
     out += value;
   }
   static bool parse(std::string_view bytes, std::string& value) {
@@ -165,7 +129,7 @@ struct codec<std::string> {
     if (bytes.front() != 0x0A)
       return false;
     bytes.remove_prefix(1);
-    if (!detail::get_varint(bytes, n) || n != bytes.size())
+    if (!wire_format::read_varint(bytes, n) || n != bytes.size())
       return false;
     value.assign(bytes.data(), bytes.size());
     return true;
@@ -195,7 +159,7 @@ bool read_records(std::string_view in, F f) {
       return false;
     in.remove_prefix(1);
     uint64_t n = 0;
-    if (!detail::get_varint(in, n) || n > in.size())
+    if (!wire_format::read_varint(in, n) || n > in.size())
       return false;
     auto header = static_cast<size_t>(in.data() - start.data());
     if (!f(in.substr(0, n), start.substr(0, header + n)))

@@ -1,43 +1,15 @@
 #include "troupe/nodes/wire/envelope.hpp"
 
+#include "troupe/messages/wire_format.hpp"
+
 namespace troupe::wire {
 
 namespace {
 
-// Protobuf wire types.
-enum : uint32_t {
-  varint = 0,
-  fixed64 = 1,
-  length_delimited = 2,
-  start_group = 3,
-  end_group = 4,
-  fixed32 = 5,
-};
+using namespace troupe::wire_format;
 
 // Protobuf's parser gives up on groups nested deeper than this.
 constexpr int max_group_depth = 100;
-
-// At most 10 bytes; bits beyond 64 are dropped, as Protobuf's parser does.
-bool read_varint(std::string_view& in, uint64_t& v) {
-  v = 0;
-  for (int shift = 0; shift < 70 && !in.empty(); shift += 7) {
-    auto byte = static_cast<uint8_t>(in.front());
-    in.remove_prefix(1);
-    v |= uint64_t{byte & 0x7Fu} << shift;
-    if ((byte & 0x80) == 0)
-      return true;
-  }
-  return false;
-}
-
-bool read_bytes(std::string_view& in, std::string_view& out) {
-  uint64_t n = 0;
-  if (!read_varint(in, n) || n > in.size())
-    return false;
-  out = in.substr(0, n);
-  in.remove_prefix(n);
-  return true;
-}
 
 bool skip(std::string_view& in, uint32_t field, uint32_t type, int depth = 0);
 
@@ -72,7 +44,7 @@ bool skip(std::string_view& in, uint32_t field, uint32_t type, int depth) {
       in.remove_prefix(8);
       return true;
     case length_delimited:
-      return read_bytes(in, bytes);
+      return read_length_delimited(in, bytes);
     case fixed32:
       if (in.size() < 4)
         return false;
@@ -100,19 +72,19 @@ bool read_envelope(std::string_view in, envelope_view& out) {
     if (field == 0)
       return false;
     uint64_t v = 0;
-    if (field >= 1 && field <= 6 && type == varint) {
+    if (field >= f_target && field <= f_type_id && type == varint) {
       if (!read_varint(in, v))
         return false;
       switch (field) {
-        case 1: out.target = v; break;
-        case 2: out.sender = v; break;
-        case 3: out.request_id = v; break;
-        case 4: out.is_response = v != 0; break;
-        case 5: out.urgent = v != 0; break;
-        case 6: out.type_id = static_cast<uint32_t>(v); break;  // uint32 truncates, as Protobuf
+        case f_target: out.target = v; break;
+        case f_sender: out.sender = v; break;
+        case f_request_id: out.request_id = v; break;
+        case f_is_response: out.is_response = v != 0; break;
+        case f_urgent: out.urgent = v != 0; break;
+        case f_type_id: out.type_id = static_cast<uint32_t>(v); break;  // uint32 truncates
       }
-    } else if ((field == 7 || field == 8) && type == length_delimited) {
-      if (!read_bytes(in, field == 7 ? out.type_name : out.payload))
+    } else if ((field == f_type_name || field == f_payload) && type == length_delimited) {
+      if (!read_length_delimited(in, field == f_type_name ? out.type_name : out.payload))
         return false;
     } else if (!skip(in, field, type)) {
       return false;

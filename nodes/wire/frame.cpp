@@ -2,16 +2,15 @@
 
 #include <cstring>
 
-#include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/message_lite.h>
-#include <google/protobuf/wire_format_lite.h>
+
+#include "troupe/messages/wire_format.hpp"
 
 namespace troupe::wire {
 
 namespace {
 
-using google::protobuf::io::CodedOutputStream;
-using google::protobuf::internal::WireFormatLite;
+using namespace troupe::wire_format;
 
 void put_header(char* at, kind type, size_t length) {
   auto n = static_cast<uint32_t>(length);
@@ -22,30 +21,20 @@ void put_header(char* at, kind type, size_t length) {
   at[4] = static_cast<char>(type);
 }
 
-// Envelope field numbers (messages/wire.proto).
-enum envelope_field : int {
-  f_target = 1,
-  f_sender = 2,
-  f_request_id = 3,
-  f_is_response = 4,
-  f_urgent = 5,
-  f_type_id = 6,
-  f_type_name = 7,
-  f_payload = 8,
-};
-
-size_t varint_field_size(int field, uint64_t value) {
-  return value == 0 ? 0 : 1 + CodedOutputStream::VarintSize64(value);
+// Every Envelope field number is below 16: its tag is one byte.
+static_assert(f_payload < 16);
+size_t varint_field_size(uint64_t value) {
+  return value == 0 ? 0 : 1 + varint_size(value);
 }
 
 size_t bytes_field_size(size_t n) {
-  return 1 + CodedOutputStream::VarintSize64(n) + n;
+  return 1 + varint_size(n) + n;
 }
 
 size_t envelope_body_size(const envelope_header& h, size_t payload_size) {
-  size_t n = varint_field_size(f_target, h.target) + varint_field_size(f_sender, h.sender)
-             + varint_field_size(f_request_id, h.request_id) + (h.is_response ? 2 : 0)
-             + (h.urgent ? 2 : 0) + varint_field_size(f_type_id, h.type_id);
+  size_t n = varint_field_size(h.target) + varint_field_size(h.sender)
+             + varint_field_size(h.request_id) + (h.is_response ? 2 : 0) + (h.urgent ? 2 : 0)
+             + varint_field_size(h.type_id);
   if (!h.type_name.empty())
     n += bytes_field_size(h.type_name.size());
   if (payload_size > 0)
@@ -53,18 +42,16 @@ size_t envelope_body_size(const envelope_header& h, size_t payload_size) {
   return n;
 }
 
-uint8_t* write_varint_field(uint8_t* at, int field, uint64_t value) {
+uint8_t* write_varint_field(uint8_t* at, envelope_field field, uint64_t value) {
   if (value == 0)
     return at;
-  at = CodedOutputStream::WriteTagToArray(
-    WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_VARINT), at);
-  return CodedOutputStream::WriteVarint64ToArray(value, at);
+  *at++ = static_cast<uint8_t>(make_tag(field, varint));
+  return write_varint(at, value);
 }
 
-uint8_t* write_length_prefix(uint8_t* at, int field, size_t n) {
-  at = CodedOutputStream::WriteTagToArray(
-    WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED), at);
-  return CodedOutputStream::WriteVarint64ToArray(n, at);
+uint8_t* write_length_prefix(uint8_t* at, envelope_field field, size_t n) {
+  *at++ = static_cast<uint8_t>(make_tag(field, length_delimited));
+  return write_varint(at, n);
 }
 
 // Writes header and envelope fields up to (and including) the payload's length prefix; returns

@@ -48,6 +48,19 @@ struct frame_view {
 /// Appends one frame carrying `body` to `out`.
 void append_frame(std::vector<char>& out, kind type, const google::protobuf::MessageLite& body);
 
+/// The field numbers of troupe.wire.Envelope (messages/wire.proto), which the writer below and
+/// the reader (envelope.hpp) encode by hand.
+enum envelope_field : uint32_t {
+  f_target = 1,
+  f_sender = 2,
+  f_request_id = 3,
+  f_is_response = 4,
+  f_urgent = 5,
+  f_type_id = 6,
+  f_type_name = 7,
+  f_payload = 8,
+};
+
 /// Appends an Envelope frame, writing the payload's bytes straight into `out` (no temporary).
 /// Fields equal to their default are omitted, as Protobuf does.
 struct envelope_header {

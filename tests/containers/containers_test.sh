@@ -110,32 +110,13 @@ chmod 0755 "$work"
 compose_env=(env -C "$top" TROUPE_IMAGE="$image" OUT_DIR="$work/out" TROUPE_SECRET_FILE="$work/secret")
 compose() { timeout 180 "${compose_env[@]}" podman-compose -p "$project" -f deploy/compose.yaml "$@"; }
 
-# A podman network whose bridge has a fixed MAC address. netavark 1.4 (podman 4.3) lets a bridge
-# take the lowest MAC of its ports, so the gateway's MAC changes as containers come and go; a
-# container restarted in place (restart policy) keeps its network namespace and a stale ARP
-# entry for the gateway, where aardvark-dns answers, and cannot resolve names for ~40 s
-# (netavark >= 1.9 pins the MAC itself). netavark uses a bridge that exists already; this is
-# what it would set up, plus the MAC (deploy/cluster.sh does the same).
+# Networks whose bridge has a fixed MAC address, so that a container restarted in place finds
+# the gateway and DNS at once (deploy/pinned-network.sh says why).
 network_with_pinned_bridge() {  # NAME [podman network create flags...]
-  local net=$1 br gw subnet
-  shift
-  pm network exists "$net" || pm network create "$@" "$net" >/dev/null || return 1
-  br=$(pm network inspect -f '{{.NetworkInterface}}' "$net")
-  gw=$(pm network inspect -f '{{(index .Subnets 0).Gateway}}' "$net")
-  subnet=$(pm network inspect -f '{{(index .Subnets 0).Subnet}}' "$net")
-  [[ -n $br && -n $gw && ! -e /sys/class/net/$br ]] || return 0
-  # shellcheck disable=SC2086  # ${gw//./ }: the four bytes of the gateway address, split
-  ip link add "$br" type bridge \
-    && ip link set "$br" address "$(printf '0a:58:%02x:%02x:%02x:%02x' ${gw//./ })" \
-    && ip addr add "$gw/${subnet#*/}" dev "$br" && ip link set "$br" up
+  timeout 120 "$top/deploy/pinned-network.sh" create "$@"
 }
-remove_network() {  # NAME: and its bridge, if netavark did not delete it (no container ran)
-  local br
-  br=$(pm network inspect -f '{{.NetworkInterface}}' "$1" 2>/dev/null) || return 0
-  pm network rm -f "$1" >/dev/null 2>&1
-  if [[ -n $br && -d /sys/class/net/$br/brif && -z $(ls "/sys/class/net/$br/brif") ]]; then
-    ip link del "$br" 2>/dev/null
-  fi
+remove_network() {  # NAME
+  timeout 120 "$top/deploy/pinned-network.sh" remove "$1"
 }
 compose_network() {
   network_with_pinned_bridge "${project}_cluster" --label "io.podman.compose.project=$project" \
