@@ -23,6 +23,11 @@ const char* to_string(errc code) {
     case errc::cancelled: return "cancelled";
     case errc::shutdown: return "shutdown";
     case errc::stream_aborted: return "stream_aborted";
+    case errc::task_timeout: return "task_timeout";
+    case errc::worker_start_failed: return "worker_start_failed";
+    case errc::terminated: return "terminated";
+    case errc::revoked: return "revoked";
+    case errc::too_many: return "too_many";
   }
   return "unknown_error";
 }

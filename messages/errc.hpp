@@ -27,10 +27,15 @@ enum class errc : uint8_t {
   cancelled = 17,            // the work was cancelled before it ran
   shutdown = 18,             // the peer closed the connection on purpose (a Goodbye at exit)
   stream_aborted = 19,       // a stream's producer terminated before the end of the stream
+  task_timeout = 20,         // a task ran longer than its timeout; its worker was replaced
+  worker_start_failed = 21,  // worker processes kept failing at start-up
+  terminated = 22,           // the pool was terminated before the work finished
+  revoked = 23,              // a queued batch handed back by its worker, to run elsewhere
+  too_many = 24,             // a per-node or per-link limit was reached (connections, spawns)
 };
 
 /// The largest errc value; wire codes above it are unknown to this version.
-inline constexpr uint8_t errc_last = 19;
+inline constexpr uint8_t errc_last = 24;
 
 /// An errc received on the wire, or protocol_error for codes this version does not know.
 errc errc_from_wire(uint32_t code);
