@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <iostream>
+#include <stdexcept>
 
 #include "png.hpp"
 #include "progress.hpp"
@@ -31,17 +32,17 @@ settings opts;
 
 void add_options(CLI::App& app) {
   app.add_option("--width", opts.view.width, "image width in pixels")
-    ->check(CLI::Range(1u, 20000u))
+    ->check(CLI::Range(1u, mandelbrot::max_side))
     ->capture_default_str();
   app.add_option("--height", opts.view.height, "image height in pixels")
-    ->check(CLI::Range(1u, 20000u))
+    ->check(CLI::Range(1u, mandelbrot::max_side))
     ->capture_default_str();
   app.add_option("-i,--iterations", opts.view.max_iterations, "iterations before a point counts as inside")
-    ->check(CLI::Range(1u, 1000000u))
+    ->check(CLI::Range(1u, mandelbrot::max_iterations_limit))
     ->capture_default_str();
   app.add_option("--region", opts.region, "x_min,x_max,y_min,y_max of the complex plane");
   app.add_option("--rows-per-tile", opts.rows_per_tile, "rows in one task")
-    ->check(CLI::Range(1u, 20000u))
+    ->check(CLI::Range(1u, mandelbrot::max_side))
     ->capture_default_str();
   app.add_option("-o,--out", opts.out, "PNG file to write")->capture_default_str();
   app.add_flag("--compare", opts.compare, "also render in-process and print the speedup");
@@ -51,8 +52,18 @@ void add_options(CLI::App& app) {
   app.add_option("--wait-workers", opts.wait_s, "seconds to wait for workers")->capture_default_str();
 }
 
-void place(std::string& image, const mandelbrot::TileResult& tile, uint32_t width) {
-  std::memcpy(image.data() + size_t{tile.row_begin()} * width * 3, tile.rgb().data(),
+// A tile that is not exactly the band that was asked for (a broken or hostile worker).
+struct bad_tile : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Copies the answer to `asked` into the image; throws bad_tile, before touching the image, if
+// it is not exactly that band: the bytes came from another process.
+void place(std::string& image, const mandelbrot::TileRequest& asked,
+           const mandelbrot::TileResult& tile) {
+  if (auto bad = mandelbrot::result_error(asked, tile); !bad.empty())
+    throw bad_tile{"a worker returned a bad tile: " + bad};
+  std::memcpy(image.data() + size_t{asked.row_begin()} * asked.width() * 3, tile.rgb().data(),
               tile.rgb().size());
 }
 
@@ -66,7 +77,7 @@ double render_here(const std::vector<mandelbrot::TileRequest>& tiles, std::strin
   auto start = clock_type::now();
   mandelbrot::progress bar{tiles.size()};
   for (auto& tile : tiles) {
-    place(image, mandelbrot::render_tile(tile), opts.view.width);
+    place(image, tile, mandelbrot::render_tile(tile));
     if (show_progress)
       bar.advance();
   }
@@ -82,8 +93,13 @@ double render_on_pool(troupe::process_pool& pool, const std::vector<mandelbrot::
   mandelbrot::progress bar{tiles.size()};
   auto bands = pool.imap_unordered(mandelbrot::render_tile, tiles, 1);
   for (auto& band : troupe::as_completed(bands)) {
-    for (auto& tile : band.result())
-      place(image, tile, opts.view.width);
+    // One future per tile, in the order of `tiles`; as_completed yields references to them.
+    const auto& asked = tiles[static_cast<size_t>(&band - bands.data())];
+    auto results = band.result();
+    if (results.size() != 1)
+      throw bad_tile{"a worker returned " + std::to_string(results.size())
+                     + " tiles for one request"};
+    place(image, asked, results.front());
     bar.advance();
   }
   bar.finish();
@@ -93,7 +109,7 @@ double render_on_pool(troupe::process_pool& pool, const std::vector<mandelbrot::
 int run_head(troupe::node& node, const troupe::head_options& head) {
   auto& v = opts.view;
   if (!opts.region.empty() && !mandelbrot::parse_region(opts.region, v)) {
-    std::cerr << "error: --region expects x_min,x_max,y_min,y_max with min < max\n";
+    std::cerr << "error: --region expects finite x_min,x_max,y_min,y_max with min < max\n";
     return 2;
   }
   auto tiles = mandelbrot::make_tiles(v, opts.rows_per_tile);
@@ -118,7 +134,7 @@ int run_head(troupe::node& node, const troupe::head_options& head) {
     std::cout << "rendering on " << pool.stats().workers << " worker processes" << std::endl;
     try {
       elapsed = render_on_pool(pool, tiles, image);
-    } catch (const troupe::task_error& e) {
+    } catch (const std::runtime_error& e) {  // a task that failed (task_error) or a bad_tile
       std::cerr << "error: " << e.what() << std::endl;
       return 1;
     }

@@ -1,7 +1,9 @@
 #include "render.hpp"
 
 #include <array>
+#include <cmath>
 #include <cstdio>
+#include <stdexcept>
 
 namespace mandelbrot {
 
@@ -36,11 +38,46 @@ uint32_t escape_time(double cr, double ci, uint32_t max_iterations) {
   return n;
 }
 
+std::string rows_text(uint32_t begin, uint32_t end) {
+  return "rows [" + std::to_string(begin) + ", " + std::to_string(end) + ")";
+}
+
 }  // namespace
+
+std::string request_error(const TileRequest& t) {
+  if (t.width() < 1 || t.width() > max_side || t.height() < 1 || t.height() > max_side)
+    return "image size " + std::to_string(t.width()) + "x" + std::to_string(t.height())
+           + " is outside 1.." + std::to_string(max_side);
+  if (t.row_begin() >= t.row_end() || t.row_end() > t.height())
+    return rows_text(t.row_begin(), t.row_end()) + " are not a band of an image of "
+           + std::to_string(t.height()) + " rows";
+  if (t.max_iterations() < 1 || t.max_iterations() > max_iterations_limit)
+    return std::to_string(t.max_iterations()) + " iterations are outside 1.."
+           + std::to_string(max_iterations_limit);
+  if (!std::isfinite(t.x_min()) || !std::isfinite(t.x_max()) || !std::isfinite(t.y_min())
+      || !std::isfinite(t.y_max()) || !(t.x_min() < t.x_max()) || !(t.y_min() < t.y_max()))
+    return "the region is not finite with min < max";
+  return {};
+}
+
+std::string result_error(const TileRequest& request, const TileResult& result) {
+  if (auto bad = request_error(request); !bad.empty())
+    return "the request itself is invalid: " + bad;
+  if (result.row_begin() != request.row_begin() || result.row_end() != request.row_end())
+    return "asked for " + rows_text(request.row_begin(), request.row_end()) + ", got "
+           + rows_text(result.row_begin(), result.row_end());
+  // A valid request bounds this product far below 2^64: no overflow.
+  uint64_t expected = uint64_t{request.row_end() - request.row_begin()} * request.width() * 3;
+  if (result.rgb().size() != expected)
+    return rows_text(request.row_begin(), request.row_end()) + " need " + std::to_string(expected)
+           + " bytes of RGB, got " + std::to_string(result.rgb().size());
+  return {};
+}
 
 bool parse_region(const std::string& text, view& v) {
   return std::sscanf(text.c_str(), "%lf,%lf,%lf,%lf", &v.x_min, &v.x_max, &v.y_min, &v.y_max) == 4
-         && v.x_min < v.x_max && v.y_min < v.y_max;
+         && std::isfinite(v.x_min) && std::isfinite(v.x_max) && std::isfinite(v.y_min)
+         && std::isfinite(v.y_max) && v.x_min < v.x_max && v.y_min < v.y_max;
 }
 
 std::vector<TileRequest> make_tiles(const view& v, uint32_t rows_per_tile) {
@@ -62,6 +99,8 @@ std::vector<TileRequest> make_tiles(const view& v, uint32_t rows_per_tile) {
 }
 
 TileResult render_tile(const TileRequest& t) {
+  if (auto bad = request_error(t); !bad.empty())
+    throw std::invalid_argument{"cannot render this tile: " + bad};
   TileResult out;
   out.set_row_begin(t.row_begin());
   out.set_row_end(t.row_end());
