@@ -116,6 +116,10 @@ struct manager_state {
   std::map<uint64_t, peer> peers;
   std::map<uint64_t, std::vector<caf::response_promise>> joining;
   std::map<uint64_t, std::vector<caf::response_promise>> down_waiters;
+  // Why the latest peers left: await_down on a peer that is already gone answers the real
+  // reason, not "not connected" (a head's Goodbye can arrive before its worker asks).
+  std::map<uint64_t, peer_down> departed;
+  static constexpr size_t departed_kept = 256;
   std::map<uint64_t, child_process> children;  // by connection id
   std::vector<caf::actor> subscribers;
   std::vector<caf::actor> listeners;
@@ -342,6 +346,10 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
       if (i != st.peers.end()) {
         for (auto& sub : st.subscribers)
           self->send(sub, peer_down{i->second, reason});
+        auto& gone = st.departed[id] = peer_down{i->second, reason};
+        gone.peer.connection = nullptr;  // the dead link's actor need not be kept alive
+        if (st.departed.size() > manager_state::departed_kept)
+          st.departed.erase(st.departed.begin());  // ids only grow: the oldest connection
         st.peers.erase(i);
       }
       auto c = st.children.find(id);
@@ -367,8 +375,12 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
       self->state.subscribers.push_back(std::move(listener));
     },
     [self](await_atom, uint64_t id) -> caf::result<peer_down> {
-      if (self->state.peers.count(id) == 0)
+      if (self->state.peers.count(id) == 0) {
+        auto gone = self->state.departed.find(id);
+        if (gone != self->state.departed.end())
+          return gone->second;
         return peer_down{peer{}, make_error(errc::node_down, "not connected")};
+      }
       auto rp = self->make_response_promise<peer_down>();
       self->state.down_waiters[id].push_back(rp);
       return rp;
