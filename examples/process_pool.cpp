@@ -5,6 +5,7 @@
 // Run: build/examples/process_pool [--workers N]
 #include <iostream>
 #include <mutex>
+#include <stdexcept>
 
 #include "troupe/examples/messages.pb.h"
 #include "troupe/nodes/process_pool.hpp"
@@ -16,8 +17,13 @@ std::string formatter(const Greeting& words) {
   return words.first() + " " + words.second();
 }
 
+// x comes from another process (the head): a square int64_t cannot hold is an error, not
+// undefined behaviour.
 int64_t square(int64_t x) {
-  return x * x;
+  int64_t result = 0;
+  if (__builtin_mul_overflow(x, x, &result))
+    throw std::out_of_range{"square(" + std::to_string(x) + ") does not fit in 64 bits"};
+  return result;
 }
 
 int main(int argc, char** argv) {
