@@ -22,6 +22,7 @@
 #include "troupe/actors/atoms.hpp"
 #include "troupe/nodes/connection.hpp"
 #include "troupe/nodes/log.hpp"
+#include "troupe/nodes/loopback.hpp"
 #include "troupe/nodes/node_protocol.hpp"
 
 extern char** environ;
@@ -56,10 +57,6 @@ int exit_status(int wait_status) {
   if (WIFSIGNALED(wait_status))
     return 128 + WTERMSIG(wait_status);
   return -1;
-}
-
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
 // Connects once, giving up after `timeout`. Returns the socket or an errno text.
@@ -488,14 +485,22 @@ caf::expected<peer> node::start_worker(std::chrono::milliseconds timeout) {
 caf::expected<uint16_t> node::listen(const std::string& host, uint16_t port) {
   if (!tls_error_.empty())
     return make_error(errc::auth_failed, tls_error_);
-  if (!is_loopback(host) && opts_.secret.empty() && !opts_.tls.enabled())
+  if (!opts_.secret.empty() || opts_.tls.enabled())
+    return ask<uint16_t>(sys_, manager_, std::chrono::seconds{10}, listen_atom::value, host,
+                         port);
+  // Without credentials only this machine may reach the port: every address the name resolves
+  // to must be a loopback address, and the checked address is bound, not the name again.
+  auto loopback = loopback_address(host);
+  if (!loopback)
     return make_error(errc::auth_failed,
                       "refusing to listen on " + host
-                        + " without credentials: anyone who can reach it could run code here. "
+                        + " without credentials: it is not (or does not resolve only to) a "
+                          "loopback address, and anyone who can reach it could run code here. "
                           "Set a cluster secret (--secret-file or TROUPE_SECRET) or TLS "
                           "certificates (--tls-ca, --tls-cert, --tls-key), or listen on "
                           "127.0.0.1");
-  return ask<uint16_t>(sys_, manager_, std::chrono::seconds{10}, listen_atom::value, host, port);
+  return ask<uint16_t>(sys_, manager_, std::chrono::seconds{10}, listen_atom::value, *loopback,
+                       port);
 }
 
 caf::expected<peer> node::adopt(int fd, std::string address, bool acceptor, bool tcp,

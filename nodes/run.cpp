@@ -6,18 +6,35 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cctype>
 #include <fstream>
-#include <random>
+#include <future>
 #include <iostream>
+#include <random>
+#include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/network/multiplexer.hpp>
 
+#include "troupe/nodes/cookie.hpp"
 #include "troupe/nodes/log.hpp"
+#include "troupe/nodes/loopback.hpp"
 #include "troupe/nodes/task_runner.hpp"
 
 namespace troupe {
 namespace {
+
+// The ranges troupe accepts. A bad value is a usage error (exit 2), never a wrapped number:
+// "--workers -3" once started processes without limit, "--max-frame-size 10" hung.
+constexpr int64_t max_workers = 1024;
+constexpr int64_t max_join_timeout_s = 24 * 3600;
+constexpr int64_t min_heartbeat_ms = 10;
+constexpr int64_t max_heartbeat_ms = 600000;
+constexpr int64_t min_frame_size = 4096;  // the handshake's own frame limit
+constexpr int64_t max_frame_size = int64_t{1} << 30;
 
 struct command_line {
   std::string log_level = "warn";
@@ -25,6 +42,7 @@ struct command_line {
   std::string listen;
   std::string join;
   std::string secret_file;
+  bool insecure_loopback = false;
   wire::tls_options tls;
   size_t workers = 0;
   unsigned join_timeout_s = 30;
@@ -35,45 +53,107 @@ struct command_line {
   int parent_pid = 0;
 };
 
+// Checked on the text, before CLI11 converts it: an unsigned target would take "-3" as 2^64-3.
+CLI::Validator in_range(int64_t min, int64_t max, const std::string& what) {
+  return CLI::Validator{
+    [min, max, what](std::string& text) -> std::string {
+      int64_t value = 0;
+      size_t used = 0;
+      try {
+        value = std::stoll(text, &used, 10);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != text.size() || value < min || value > max)
+        return "expects " + what + " from " + std::to_string(min) + " to " + std::to_string(max)
+               + ", got '" + text + "'";
+      return {};
+    },
+    std::to_string(min) + ".." + std::to_string(max)};
+}
+
+CLI::Validator endpoint(bool port_zero_allowed) {
+  return CLI::Validator{[port_zero_allowed](std::string& text) -> std::string {
+                          std::string host;
+                          uint16_t port = 0;
+                          if (!parse_endpoint(text, host, port) || (port == 0 && !port_zero_allowed))
+                            return std::string{"expects HOST:PORT with a port from "}
+                                   + (port_zero_allowed ? "0" : "1") + " to 65535, got '" + text
+                                   + "'";
+                          return {};
+                        },
+                        "HOST:PORT"};
+}
+
+// "--max-frame-size" reads TROUPE_MAX_FRAME_SIZE.
+std::string env_name(const std::string& flag) {
+  std::string name = "TROUPE_";
+  for (char c : flag.substr(2))
+    name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
 void add_common_flags(CLI::App& app, command_line& cl) {
   // Each flag can also come from the environment (TROUPE_...): handy in container manifests.
-  app.add_option("--log-level", cl.log_level, "trace, debug, info, warn, error or off")
-    ->envname("TROUPE_LOG_LEVEL")
+  auto option = [&](const std::string& names, auto& value, const std::string& help) {
+    auto* opt = app.add_option(names, value, help);
+    return opt->envname(env_name(opt->get_name()));
+  };
+  option("--log-level", cl.log_level, "trace, debug, info, warn, error or off")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
     ->capture_default_str();
-  app.add_option("--name", cl.name, "this node's name in logs and to its peers")
-    ->envname("TROUPE_NAME");
-  app.add_option("-w,--workers", cl.workers,
-                 "worker processes the head starts (default: one per core; 0: none)")
-    ->envname("TROUPE_WORKERS");
-  app.add_option("-l,--listen", cl.listen,
-                 "accept worker nodes over TCP on ADDR:PORT (port 0 picks one)")
-    ->envname("TROUPE_LISTEN");
-  app.add_option("-j,--join", cl.join, "run as a worker node joining the head at HOST:PORT")
-    ->envname("TROUPE_JOIN");
-  app.add_option("--join-timeout", cl.join_timeout_s,
-                 "seconds a joining worker keeps trying to reach its head")
-    ->envname("TROUPE_JOIN_TIMEOUT")
+  option("--name", cl.name, "this node's name in logs and to its peers");
+  option("-w,--workers", cl.workers,
+         "worker processes the head starts (default: one per core; 0: none)")
+    ->check(in_range(0, max_workers, "a number of worker processes"));
+  option("-l,--listen", cl.listen, "accept worker nodes over TCP on ADDR:PORT (port 0 picks one)")
+    ->check(endpoint(true));
+  option("-j,--join", cl.join, "run as a worker node joining the head at HOST:PORT")
+    ->check(endpoint(false));
+  option("--join-timeout", cl.join_timeout_s,
+         "seconds a joining worker keeps trying to reach its head before it exits with status 1")
+    ->check(in_range(1, max_join_timeout_s, "seconds"))
     ->capture_default_str();
-  app.add_option("--secret-file", cl.secret_file,
-                 "file holding the cluster secret for TCP links (or set TROUPE_SECRET)")
-    ->envname("TROUPE_SECRET_FILE");
-  app.add_option("--tls-ca", cl.tls.ca_file, "PEM file of the cluster CA (TLS for TCP links)")
-    ->envname("TROUPE_TLS_CA");
-  app.add_option("--tls-cert", cl.tls.cert_file, "PEM file of this node's certificate")
-    ->envname("TROUPE_TLS_CERT");
-  app.add_option("--tls-key", cl.tls.key_file, "PEM file of this node's private key")
-    ->envname("TROUPE_TLS_KEY");
-  app.add_option("--heartbeat-interval-ms", cl.heartbeat_interval_ms)->capture_default_str();
-  app.add_option("--heartbeat-timeout-ms", cl.heartbeat_timeout_ms,
-                 "a peer silent this long is declared down")
+  option("--secret-file", cl.secret_file,
+         "file holding the cluster secret for TCP links (or set TROUPE_SECRET)");
+  app
+    .add_flag("--insecure-loopback", cl.insecure_loopback,
+              "on loopback without a secret, skip this user's cookie: any local user can join")
+    ->envname("TROUPE_INSECURE_LOOPBACK");
+  option("--tls-ca", cl.tls.ca_file, "PEM file of the cluster CA (TLS for TCP links)");
+  option("--tls-cert", cl.tls.cert_file, "PEM file of this node's certificate");
+  option("--tls-key", cl.tls.key_file, "PEM file of this node's private key");
+  option("--heartbeat-interval-ms", cl.heartbeat_interval_ms,
+         "milliseconds between heartbeats to each peer (less than the heartbeat timeout)")
+    ->check(in_range(min_heartbeat_ms, max_heartbeat_ms, "milliseconds"))
     ->capture_default_str();
-  app.add_option("--max-frame-size", cl.max_frame_size, "largest frame accepted, in bytes")
+  option("--heartbeat-timeout-ms", cl.heartbeat_timeout_ms,
+         "a peer silent this long, in milliseconds, is declared down")
+    ->check(in_range(min_heartbeat_ms, max_heartbeat_ms, "milliseconds"))
+    ->capture_default_str();
+  option("--max-frame-size", cl.max_frame_size, "largest frame accepted, in bytes")
+    ->check(in_range(min_frame_size, max_frame_size, "bytes"))
     ->capture_default_str();
   // Set by a head for the worker processes it starts.
   app.add_option("--troupe-worker-fd", cl.worker_fd)->group("");
   app.add_option("--troupe-parent-pid", cl.parent_pid)->group("");
   app.add_option("--node-name", cl.name)->group("");
+}
+
+// A worker process gets everything it needs in its arguments from its head. The head's
+// environment, which it inherits, must not reconfigure it: TROUPE_JOIN would turn it into a TCP
+// worker, TROUPE_WORKERS=zzz would make it fail to start.
+bool started_by_a_head(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view{argv[i]} == "--troupe-worker-fd"
+        || std::string_view{argv[i]}.rfind("--troupe-worker-fd=", 0) == 0)
+      return true;
+  return false;
+}
+
+void ignore_environment(CLI::App& app) {
+  for (auto* opt : app.get_options())
+    opt->envname("");
 }
 
 caf::expected<std::string> read_secret(const std::string& path) {
@@ -152,12 +232,24 @@ void prepare(config& cfg, const program& prog, bool worker) {
   std::_Exit(status);
 }
 
+// CAF writes to sockets on its multiplexer thread. A function posted there runs after the
+// current round of events, and one posted from it after the next round, by which time bytes
+// queued before (the Goodbye or TLS alert that tells the head why we refused it) have been
+// handed to the kernel. Bounded: a busy multiplexer does not keep a worker from exiting.
+void let_pending_writes_leave(caf::actor_system& sys) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto finished = done->get_future();
+  auto& mpx = sys.middleman().backend();
+  mpx.post([&mpx, done] { mpx.post([done] { done->set_value(); }); });
+  finished.wait_for(std::chrono::seconds{1});
+}
+
 // A worker started by a head: serve over the inherited socket until the head goes away.
-int run_child_worker(const program& prog, const command_line& cl) {
+[[noreturn]] void run_child_worker(const program& prog, const command_line& cl) {
   // Die with the head, even if it is SIGKILLed (EOF on the socket covers the rest).
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (cl.parent_pid != 0 && getppid() != cl.parent_pid)
-    return 1;  // the head died before we could ask to die with it
+    exit_worker(1);  // the head died before we could ask to die with it
   config cfg;
   prepare(cfg, prog, true);
   caf::actor_system sys{cfg};
@@ -184,14 +276,14 @@ std::string unique_worker_name() {
   return std::string{"worker-"} + hostname + "-" + std::to_string(getpid()) + "-" + suffix;
 }
 
-// A worker joining over TCP: keep a connection to the head, reconnecting with backoff.
-int run_tcp_worker(const program& prog, const command_line& cl, const std::string& secret) {
+// A worker joining over TCP: keep a connection to the head, reconnecting with backoff. It ends
+// with 0 when its head finishes, 1 when it cannot reach a head for --join-timeout, 3 when it
+// is refused (credentials, protocol version), so that restart policies see a failure.
+[[noreturn]] void run_tcp_worker(const program& prog, const command_line& cl,
+                                 const std::string& secret) {
   std::string host;
   uint16_t port = 0;
-  if (!parse_endpoint(cl.join, host, port)) {
-    std::cerr << "error: --join expects HOST:PORT, got '" << cl.join << "'\n";
-    return 2;
-  }
+  parse_endpoint(cl.join, host, port);  // validated with the flags
   config cfg;
   prepare(cfg, prog, true);
   caf::actor_system sys{cfg};
@@ -201,10 +293,9 @@ int run_tcp_worker(const program& prog, const command_line& cl, const std::strin
   for (;;) {
     auto head = n.connect(host, port, timeout);
     if (!head) {
-      // No actor of a head lives here: a normal exit flushes what is still being written
-      // (such as the Goodbye that tells the head why).
       std::cerr << "error: " << describe(head.error()) << std::endl;
-      return is(head.error(), errc::connect_failed) ? 1 : 3;
+      let_pending_writes_leave(sys);
+      exit_worker(is(head.error(), errc::connect_failed) ? 1 : 3);
     }
     log::get().info("joined {} at {}", head->name, cl.join);
     auto reason = n.await_down(*head, std::chrono::hours{24 * 365});
@@ -217,7 +308,24 @@ int run_tcp_worker(const program& prog, const command_line& cl, const std::strin
   }
 }
 
-int run_head(const program& prog, const command_line& cl, const std::string& secret) {
+// The head's body. An exception escaping it is the program's error, said in one line: an
+// invalid argument (such as a pool that could never get a worker) is a usage error (2).
+int run_main(const program& prog, node& n, const head_options& head) {
+  if (!prog.main)
+    return 0;
+  try {
+    return prog.main(n, head);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return 1;
+  }
+}
+
+int run_head(const program& prog, const command_line& cl, const std::string& listen_host,
+             const std::string& secret) {
   config cfg;
   prepare(cfg, prog, false);
   caf::actor_system sys{cfg};
@@ -233,18 +341,43 @@ int run_head(const program& prog, const command_line& cl, const std::string& sec
   if (!cl.listen.empty()) {
     std::string host;
     uint16_t port = 0;
-    if (!parse_endpoint(cl.listen, host, port)) {
-      std::cerr << "error: --listen expects ADDR:PORT, got '" << cl.listen << "'\n";
-      return 2;
-    }
-    auto bound = n.listen(host, port);
+    parse_endpoint(cl.listen, host, port);  // validated with the flags
+    auto bound = n.listen(listen_host, port);
     if (!bound) {
       std::cerr << "error: " << describe(bound.error()) << "\n";
       return 1;
     }
     head.listen_port = *bound;
   }
-  return prog.main ? prog.main(n, head) : 0;
+  return run_main(prog, n, head);
+}
+
+// Flags that are each in range but wrong together.
+std::string check_combination(const command_line& cl) {
+  if (cl.heartbeat_interval_ms >= cl.heartbeat_timeout_ms)
+    return "--heartbeat-interval-ms (" + std::to_string(cl.heartbeat_interval_ms)
+           + ") must be less than --heartbeat-timeout-ms ("
+           + std::to_string(cl.heartbeat_timeout_ms) + "), or every peer is declared down";
+  if (!cl.join.empty() && !cl.listen.empty())
+    return "--join (run as a worker) and --listen (run as a head) exclude each other";
+  return {};
+}
+
+// On loopback, with neither a secret nor TLS, the head and the workers joining it from this
+// machine authenticate with this user's cookie (docs/security.md), unless told not to. Returns
+// the secret to use and, for a head, the address to listen on (the loopback address checked).
+caf::expected<std::string> loopback_secret(const command_line& cl, const std::string& endpoint,
+                                           std::string secret, std::string& host) {
+  uint16_t port = 0;
+  parse_endpoint(endpoint, host, port);
+  if (!secret.empty() || cl.tls.enabled() || cl.insecure_loopback)
+    return secret;
+  auto loopback = loopback_address(host);
+  if (!loopback)
+    return secret;  // not loopback: node::listen asks for credentials, a worker goes without
+  if (!cl.listen.empty())
+    host = *loopback;
+  return local_cookie();
 }
 
 }  // namespace
@@ -276,23 +409,30 @@ int run(int argc, char** argv, const program& prog) {
   add_common_flags(app, cl);
   if (prog.options)
     prog.options(app);
+  bool child = started_by_a_head(argc, argv);
+  if (child)
+    ignore_environment(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    std::cerr << "\n" << app.help();
+    // The usage first, the error last: the last line is what a head reports when a worker
+    // process it started fails here.
+    std::cerr << app.help() << "\nerror: " << e.what() << "\n";
     return 2;
   }
-  auto node_name = cl.name.empty() ? (cl.worker_fd >= 0 || !cl.join.empty() ? "worker" : "head")
-                                   : cl.name;
+  if (auto problem = check_combination(cl); !problem.empty()) {
+    std::cerr << "error: " << problem << "\n";
+    return 2;
+  }
+  auto node_name = cl.name.empty() ? (child || !cl.join.empty() ? "worker" : "head") : cl.name;
   if (!log::init(node_name, cl.log_level)) {
     std::cerr << "error: unknown log level " << cl.log_level << "\n";
     return 2;
   }
-  if (cl.worker_fd >= 0)
-    return run_child_worker(prog, cl);
+  if (child)
+    run_child_worker(prog, cl);
   auto secret = read_secret(cl.secret_file);
   if (!secret) {
     std::cerr << "error: " << describe(secret.error()) << "\n";
@@ -305,9 +445,17 @@ int run(int argc, char** argv, const program& prog) {
       return 2;
     }
   }
+  std::string host;
+  if (!cl.join.empty() || !cl.listen.empty()) {
+    secret = loopback_secret(cl, cl.join.empty() ? cl.listen : cl.join, std::move(*secret), host);
+    if (!secret) {
+      std::cerr << "error: " << describe(secret.error()) << "\n";
+      return 1;
+    }
+  }
   if (!cl.join.empty())
-    return run_tcp_worker(prog, cl, *secret);
-  return run_head(prog, cl, *secret);
+    run_tcp_worker(prog, cl, *secret);
+  return run_head(prog, cl, host, *secret);
 }
 
 }  // namespace troupe

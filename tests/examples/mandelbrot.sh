@@ -5,6 +5,9 @@
 set -euo pipefail
 bin=$1
 dir=$(mktemp -d)
+# The loopback head and its workers share a cookie in $HOME/.troupe: keep it out of the real home.
+export HOME=$dir
+unset XDG_RUNTIME_DIR
 cleanup() {
   local pids
   pids=$(jobs -p)

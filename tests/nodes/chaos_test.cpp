@@ -98,7 +98,8 @@ TEST_F(Chaos, AStoppedTcpWorkerIsDroppedAndRejoinsCleanlyWhenContinued) {
   auto worker = troupe::test::start({troupe::test::self_path(), "--join",
                                      "127.0.0.1:" + std::to_string(*port), "--log-level",
                                      "error", "--heartbeat-interval-ms", "200",
-                                     "--heartbeat-timeout-ms", "1000", "--join-timeout", "30"});
+                                     "--heartbeat-timeout-ms", "1000", "--join-timeout", "30",
+                                     "--insecure-loopback"});
   troupe::process_pool pool{head, {.workers = 0}};
   ASSERT_TRUE(pool.wait_for_workers(1));
   auto before = head.peers().front();

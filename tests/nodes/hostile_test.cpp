@@ -41,9 +41,10 @@ struct Hostile : testing::Test {
     auto bound = head->listen("127.0.0.1", 0);
     ASSERT_TRUE(bound) << troupe::describe(bound.error());
     port = *bound;
+    // An unauthenticated head (hostile peers need none): the worker leaves its cookie out.
     worker.emplace(troupe::test::start({troupe::test::self_path(), "--join",
                                         "127.0.0.1:" + std::to_string(port), "--log-level",
-                                        "warn"}));
+                                        "warn", "--insecure-loopback"}));
     for (int i = 0; i < 1000 && !honest; ++i) {
       for (auto& p : head->peers())
         honest = p;

@@ -1,15 +1,21 @@
 // Authentication of TCP links with real processes: a cluster secret (HMAC challenge-response)
 // and TLS with the cluster CA's certificates. Strangers (wrong or no secret, a replayed
 // handshake, no certificate, another CA's or an expired certificate) are refused and logged,
-// never become peers, and the honest cluster keeps working meanwhile.
+// never become peers, and the honest cluster keeps working meanwhile. On loopback, without a
+// secret, a head and the workers of the same user share that user's cookie: other local users
+// are strangers too; and "loopback" is what an address resolves to, not how it is spelled.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -25,6 +31,7 @@
 #include "test_program.hpp"
 #include "troupe/messages/wire.pb.h"
 #include "troupe/nodes/log.hpp"
+#include "troupe/nodes/loopback.hpp"
 #include "troupe/nodes/wire/frame.hpp"
 #include "troupe/tests/messages/test.pb.h"
 
@@ -156,7 +163,8 @@ TEST_F(SecureHead, AWorkerWithoutASecretIsRefused) {
   auto good = join({"--secret-file", write_secret("good2", "s")});
   auto honest = peer_with_pid(good.pid, 20s);
   ASSERT_TRUE(honest) << good.output;
-  auto none = join({});
+  // --insecure-loopback: without it, a worker on loopback would bring this user's cookie.
+  auto none = join({"--insecure-loopback"});
   expect_refused(none, "requires authentication", "rejected handshake", *honest);
 }
 
@@ -334,6 +342,266 @@ TEST_F(TlsHead, AnExpiredCertificateIsRefused) {
   auto old = join(tls_flags(d + "/ca.pem", d + "/expired.pem", d + "/expired.key"));
   expect_refused(old, "TLS", "rejected TLS", *honest);
   EXPECT_TRUE(logs.wait_for("certificate has expired")) << logs.text();
+}
+
+// -- loopback: what the address resolves to, and this user's cookie --------------------------
+
+TEST(Loopback, IsWhatTheAddressResolvesToNotHowItIsSpelled) {
+  EXPECT_EQ(troupe::loopback_address("127.0.0.1"), "127.0.0.1");
+  EXPECT_EQ(troupe::loopback_address("127.8.9.10"), "127.8.9.10");
+  EXPECT_EQ(troupe::loopback_address("::1"), "::1");
+  EXPECT_TRUE(troupe::loopback_address("localhost").has_value());
+  EXPECT_FALSE(troupe::loopback_address("0.0.0.0"));
+  EXPECT_FALSE(troupe::loopback_address("::"));
+  EXPECT_FALSE(troupe::loopback_address("10.1.2.3"));
+  EXPECT_FALSE(troupe::loopback_address("127.no-such-host.invalid"));
+}
+
+// Runs `args` with `env` (VAR=value, or -u VAR) in front, through env(1).
+troupe::test::subprocess start_with(const std::vector<std::string>& env,
+                                    const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"/usr/bin/env"};
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return troupe::test::start(argv);
+}
+
+// A fresh home directory (mode 0700) for one test, removed after it.
+struct fresh_home {
+  fresh_home() {
+    char pattern[] = "/tmp/troupe-test-home-XXXXXX";
+    if (mkdtemp(pattern) == nullptr)
+      throw std::runtime_error("mkdtemp failed");
+    dir = pattern;
+  }
+  ~fresh_home() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  // The environment that makes a process use this home, and no runtime directory.
+  std::vector<std::string> env() const {
+    return {"-u", "XDG_RUNTIME_DIR", "HOME=" + dir};
+  }
+  std::string dir;
+};
+
+// A head of the test program listening on loopback; its port, once it says it is ready.
+struct loopback_head {
+  explicit loopback_head(const std::vector<std::string>& env,
+                         const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{troupe::test::self_path(), "head-for-test", "--workers", "0",
+                                  "--listen", "127.0.0.1:0", "--log-level", "warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    process.emplace(start_with(env, args));
+    if (!process->read_until("ready", 30s))
+      return;
+    auto at = process->output.find("listening ");
+    if (at != std::string::npos)
+      endpoint = "127.0.0.1:" + std::to_string(std::stoi(process->output.substr(at + 10)));
+  }
+  std::optional<troupe::test::subprocess> process;
+  std::string endpoint;  // empty if it did not start
+};
+
+std::vector<std::string> join_args(const std::string& endpoint,
+                                   const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args{troupe::test::self_path(), "--join", endpoint, "--join-timeout",
+                                "2", "--log-level", "warn"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0;
+}
+
+TEST(Cookie, ALoopbackHeadAndItsWorkersShareACookieOnlyTheirUserCanRead) {
+  fresh_home home;
+  loopback_head head{home.env()};
+  ASSERT_FALSE(head.endpoint.empty()) << head.process->output;
+  EXPECT_EQ(mode_of(home.dir + "/.troupe"), 0700u);
+  EXPECT_EQ(mode_of(home.dir + "/.troupe/cookie"), 0600u) << "no private cookie file";
+  auto worker = start_with(home.env(), join_args(head.endpoint));
+  EXPECT_TRUE(head.process->read_until("joined " + std::to_string(worker.pid), 30s))
+    << head.process->output << worker.output;
+}
+
+TEST(Cookie, TheRuntimeDirectoryIsPreferredWhenItIsUsable) {
+  fresh_home home;
+  auto runtime = home.dir + "/run";
+  ASSERT_EQ(mkdir(runtime.c_str(), 0700), 0);
+  std::vector<std::string> env{"HOME=" + home.dir, "XDG_RUNTIME_DIR=" + runtime};
+  loopback_head head{env};
+  ASSERT_FALSE(head.endpoint.empty()) << head.process->output;
+  EXPECT_EQ(mode_of(runtime + "/troupe/cookie"), 0600u);
+  EXPECT_EQ(mode_of(home.dir + "/.troupe"), 0u) << "the home directory was used instead";
+  auto worker = start_with(env, join_args(head.endpoint));
+  EXPECT_TRUE(head.process->read_until("joined " + std::to_string(worker.pid), 30s))
+    << head.process->output << worker.output;
+}
+
+TEST(Cookie, HeadsStartingAtOnceAgreeOnOneCookie) {
+  fresh_home home;
+  std::vector<std::unique_ptr<loopback_head>> heads;
+  {
+    // Started together, before any of them has made the cookie.
+    std::vector<std::thread> starting;
+    std::mutex mtx;
+    for (int i = 0; i < 4; ++i)
+      starting.emplace_back([&] {
+        auto head = std::make_unique<loopback_head>(home.env());
+        std::lock_guard<std::mutex> guard{mtx};
+        heads.push_back(std::move(head));
+      });
+    for (auto& t : starting)
+      t.join();
+  }
+  for (auto& head : heads) {
+    ASSERT_FALSE(head->endpoint.empty()) << head->process->output;
+    auto worker = start_with(home.env(), join_args(head->endpoint));
+    EXPECT_TRUE(head->process->read_until("joined " + std::to_string(worker.pid), 30s))
+      << "a worker could not join one of the heads: " << worker.output;
+  }
+}
+
+// A local user other than the head's: uid 65534 (nobody), with a home of its own.
+bool can_switch_users() {
+  return geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0;
+}
+
+troupe::test::subprocess start_as_other_user(const fresh_home& home,
+                                             const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                "--clear-groups", "/usr/bin/env"};
+  auto env = home.env();
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return troupe::test::start(argv);
+}
+
+TEST(Cookie, AnotherLocalUserCannotJoinALoopbackHead) {
+  if (!can_switch_users())
+    GTEST_SKIP() << "needs root and setpriv to run a worker as another user";
+  fresh_home home;
+  loopback_head head{home.env()};
+  ASSERT_FALSE(head.endpoint.empty()) << head.process->output;
+  auto honest = start_with(home.env(), join_args(head.endpoint));
+  ASSERT_TRUE(head.process->read_until("joined " + std::to_string(honest.pid), 30s))
+    << head.process->output << honest.output;
+  fresh_home other;
+  ASSERT_EQ(chown(other.dir.c_str(), 65534, 65534), 0);
+  // With a cookie of its own, and without any secret.
+  for (auto extra : {std::vector<std::string>{}, std::vector<std::string>{"--insecure-loopback"}}) {
+    SCOPED_TRACE(testing::PrintToString(extra));
+    auto stranger = start_as_other_user(other, join_args(head.endpoint, extra));
+    auto status = stranger.wait(30s);
+    ASSERT_TRUE(status.has_value()) << "the stranger did not give up: " << stranger.output;
+    EXPECT_NE(*status, 0) << stranger.output;
+    EXPECT_NE(stranger.output.find("authentication"), std::string::npos) << stranger.output;
+    head.process->read_until("\x01never\x01", 500ms);
+    EXPECT_EQ(head.process->output.find("joined " + std::to_string(stranger.pid)),
+              std::string::npos)
+      << "another user joined the head";
+  }
+}
+
+TEST(Cookie, AnUnsafeCookieDirectoryOrFileIsRefusedSayingWhy) {
+  struct unsafe {
+    std::string what;
+    std::function<void(const std::string& dir)> make;
+    std::string says;
+  };
+  const std::vector<unsafe> cases = {
+    {"a directory others can enter", [](const std::string& dir) { mkdir(dir.c_str(), 0755); },
+     "can be accessed by group or others (mode 0755)"},
+    {"a file others can read",
+     [](const std::string& dir) {
+       mkdir(dir.c_str(), 0700);
+       std::ofstream{dir + "/cookie"} << "guessable\n";
+       chmod((dir + "/cookie").c_str(), 0644);
+     },
+     "can be accessed by group or others (mode 0644)"},
+    {"another user's directory",
+     [](const std::string& dir) {
+       mkdir(dir.c_str(), 0700);
+       if (chown(dir.c_str(), 65534, 65534) != 0)
+         throw std::runtime_error("chown failed");
+     },
+     "belongs to uid 65534"},
+    {"a symbolic link instead of a file",
+     [](const std::string& dir) {
+       mkdir(dir.c_str(), 0700);
+       if (symlink("/etc/hostname", (dir + "/cookie").c_str()) != 0)
+         throw std::runtime_error("symlink failed");
+     },
+     "/.troupe/cookie"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    if (c.what == "another user's directory" && geteuid() != 0)
+      continue;  // only root can give a directory away
+    fresh_home home;
+    c.make(home.dir + "/.troupe");
+    loopback_head head{home.env()};
+    EXPECT_TRUE(head.endpoint.empty()) << "the head listened anyway: " << head.process->output;
+    auto status = head.process->wait(30s);
+    ASSERT_TRUE(status.has_value()) << head.process->output;
+    EXPECT_NE(*status, 0);
+    EXPECT_NE(head.process->output.find("cannot use the troupe cookie"), std::string::npos)
+      << head.process->output;
+    EXPECT_NE(head.process->output.find(c.says), std::string::npos) << head.process->output;
+  }
+}
+
+TEST(Cookie, InsecureLoopbackKeepsLoopbackOpenToLocalUsers) {
+  fresh_home home;
+  for (auto how : {std::vector<std::string>{"--insecure-loopback"},
+                   std::vector<std::string>{"TROUPE_INSECURE_LOOPBACK=1"}}) {
+    SCOPED_TRACE(how.front());
+    bool flag = how.front().rfind("--", 0) == 0;
+    auto env = home.env();
+    if (!flag)
+      env.push_back(how.front());
+    loopback_head head{env, flag ? how : std::vector<std::string>{}};
+    ASSERT_FALSE(head.endpoint.empty()) << head.process->output;
+    auto worker = start_with(env, join_args(head.endpoint, flag ? how : std::vector<std::string>{}));
+    EXPECT_TRUE(head.process->read_until("joined " + std::to_string(worker.pid), 30s))
+      << head.process->output << worker.output;
+  }
+  EXPECT_EQ(mode_of(home.dir + "/.troupe"), 0u) << "a cookie was made anyway";
+}
+
+// Runs `args` in a mount namespace of its own where /etc/hosts says `hosts`: a name resolving
+// where the test wants, without touching the machine's resolver.
+std::optional<troupe::test::subprocess> start_with_hosts(const std::string& hosts,
+                                                         const std::vector<std::string>& args) {
+  if (geteuid() != 0 || std::system("/usr/bin/unshare -m /bin/true 2>/dev/null") != 0)
+    return std::nullopt;
+  std::vector<std::string> argv{"/usr/bin/unshare", "-m", "/bin/sh", "-c",
+                                "mount --bind \"$0\" /etc/hosts && exec \"$@\"", hosts};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return troupe::test::start(argv);
+}
+
+TEST(Loopback, ANameThatOnlyLooksLikeLoopbackIsNotListenedOnWithoutCredentials) {
+  // "127.evil.example" starts like a loopback address; it resolves to every interface.
+  auto hosts = write_secret("hosts", "0.0.0.0 127.evil.example\n127.0.0.1 localhost");
+  for (auto extra : {std::vector<std::string>{}, std::vector<std::string>{"--insecure-loopback"}}) {
+    SCOPED_TRACE(testing::PrintToString(extra));
+    std::vector<std::string> args{troupe::test::self_path(), "head-for-test", "--workers", "0",
+                                  "--listen", "127.evil.example:0", "--log-level", "warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto head = start_with_hosts(hosts, args);
+    if (!head)
+      GTEST_SKIP() << "needs root and unshare to give the test its own /etc/hosts";
+    auto status = head->wait(30s);
+    ASSERT_TRUE(status.has_value()) << "it listened: " << head->output;
+    EXPECT_EQ(*status, 1) << head->output;
+    EXPECT_NE(head->output.find("refusing to listen on 127.evil.example without credentials"),
+              std::string::npos)
+      << head->output;
+  }
 }
 
 }  // namespace
