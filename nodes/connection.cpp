@@ -3,10 +3,16 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <typeindex>
 #include <unordered_map>
 #include <unordered_set>
@@ -14,8 +20,10 @@
 
 #include <caf/actor_proxy.hpp>
 #include <caf/actor_registry.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/broker.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/io/network/default_multiplexer.hpp>
 #include <caf/make_actor.hpp>
 #include <caf/response_promise.hpp>
 #include <caf/send.hpp>
@@ -110,7 +118,7 @@ public:
   }
 
   // Encodes one message from a local sender into the outbox. The sender becomes known to the
-  // peer (export_actor) the first time it sends here.
+  // peer (watch) the first time it sends here.
   send_status send(const wire::envelope_header& proto_header, const caf::type_erased_tuple& content,
                    const caf::strong_actor_ptr& sender, caf::message_id mid,
                    std::string& problem) {
@@ -174,10 +182,55 @@ public:
     return true;
   }
 
-  // The response to a request arrived: it no longer needs failing on close.
-  void answered(caf::actor_id requester, uint64_t request_id) {
+  // The request a response claims to answer, if it went out over this link; it is no longer
+  // pending then. This table, not the actor registry, routes responses: the registry would let
+  // a peer answer a request sent to another peer.
+  std::optional<pending_request> take_pending(caf::actor_id requester, uint64_t request_id) {
     std::lock_guard<std::mutex> guard{mtx_};
-    pending_.erase(request_key{requester, request_id});
+    auto i = pending_.find(request_key{requester, request_id});
+    if (i == pending_.end())
+      return std::nullopt;
+    auto request = std::move(i->second);
+    pending_.erase(i);
+    return request;
+  }
+
+  // True if the peer was told of this local actor over this link and it has not terminated:
+  // the only actors the peer may address.
+  bool exported(caf::actor_id id) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return exported_.count(id) > 0;
+  }
+
+  // Live actors spawned at the peer's request.
+  size_t spawned_count() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return spawned_.size();
+  }
+
+  // Exports an actor spawned at the peer's request; it ends with the link (take_spawned).
+  // False if the link is closed already: the caller ends it.
+  bool export_spawned(const caf::strong_actor_ptr& actor) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (closed_)
+        return false;
+      spawned_.emplace(actor->id(), caf::actor_cast<caf::weak_actor_ptr>(actor));
+      exported_.insert(actor->id());
+    }
+    watch(actor);
+    return true;
+  }
+
+  // After close(): the actors spawned for the peer, to be ended with the link.
+  std::vector<caf::weak_actor_ptr> take_spawned() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::vector<caf::weak_actor_ptr> result;
+    result.reserve(spawned_.size());
+    for (auto& kv : spawned_)
+      result.push_back(std::move(kv.second));
+    spawned_.clear();
+    return result;
   }
 
   // Closes the link; returns the requests that will never be answered now.
@@ -199,12 +252,10 @@ public:
     return result;
   }
 
-  // Makes a local actor reachable by the peer: it can be found by id, and its termination is
-  // reported to the peer (ActorDown) so that the peer's proxy and monitors learn of it.
-  void export_actor(const caf::strong_actor_ptr& actor);
-
 private:
-  // The second half of export_actor, outside the lock (attaching may run the functor at once).
+  // Makes a local actor the peer was told of reachable by the peer: it can be found by id, and
+  // its termination is reported to the peer (ActorDown) so that the peer's proxy and monitors
+  // learn of it. Outside the lock: attaching may run the functor at once.
   void watch(const caf::strong_actor_ptr& actor);
 
 public:
@@ -281,6 +332,7 @@ private:
     });
     std::lock_guard<std::mutex> guard{mtx_};
     exported_.erase(id);
+    spawned_.erase(id);
   }
 
   send_status encode(wire::envelope_header h, const caf::type_erased_tuple& content,
@@ -366,6 +418,7 @@ private:
   uint32_t next_type_id_ = 1;
   std::unordered_map<request_key, pending_request, request_key_hash> pending_;
   std::unordered_set<caf::actor_id> exported_;
+  std::unordered_map<caf::actor_id, caf::weak_actor_ptr> spawned_;  // for the peer, alive
 };
 
 // -- proxies --------------------------------------------------------------------------------------
@@ -435,15 +488,6 @@ private:
   std::shared_ptr<link_state> link_;
 };
 
-void link_state::export_actor(const caf::strong_actor_ptr& actor) {
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (closed_ || !exported_.insert(actor->id()).second)
-      return;
-  }
-  watch(actor);
-}
-
 void link_state::watch(const caf::strong_actor_ptr& actor) {
   sys_.registry().put(actor->id(), actor);
   std::weak_ptr<link_state> weak = shared_from_this();
@@ -472,18 +516,22 @@ private:
 
   // -- input --
   void on_bytes(const std::vector<char>& bytes);
+  void hold_partial_frame(bool new_frame);
   void on_frame(const wire::frame_view& frame);
   void on_handshake_frame(const wire::frame_view& frame);
+  void on_heartbeat(std::string_view body);
   void on_envelope(std::string_view body);
   void on_actor_down(std::string_view body);
   void on_spawn_request(std::string_view body);
   void on_spawn_response(std::string_view body);
   void on_goodbye(std::string_view body);
+  void protocol_violation(const std::string& detail);
 
   // -- output --
   void write_direct(const std::vector<char>& bytes);
   void drain();
-  void reject(const wire::envelope_view& env, errc code, const std::string& detail);
+  void reject(const wire::envelope_view& env, std::optional<pending_request>& answered, errc code,
+              const std::string& detail);
   void respond_error(const wire::envelope_view& env, const caf::error& err);
   caf::strong_actor_ptr find_target(caf::actor_id id);
   void spawn_remote(const std::string& type, const caf::message& args, caf::response_promise rp);
@@ -509,6 +557,8 @@ private:
   int fd_ = -1;                              // the socket, if known (for direct writes)
   std::shared_ptr<link_state> link_;
   wire::frame_decoder decoder_;
+  size_t partial_held_ = 0;  // this link's share of the node's partial-frame budget
+  std::optional<clock::time_point> partial_since_;  // when the unfinished frame began
   std::unique_ptr<wire::handshake> handshake_;
   bool established_ = false;
   bool closing_ = false;
@@ -618,12 +668,15 @@ void connection_broker::drain() {
 void connection_broker::on_bytes(const std::vector<char>& bytes) {
   decoder_.feed(bytes.data(), bytes.size());
   wire::frame_view frame;
+  bool completed = false;  // a frame ended here: what remains buffered is a new one
   while (!closing_) {
     switch (decoder_.next(frame)) {
       case wire::frame_decoder::status::frame:
+        completed = true;
         on_frame(frame);
         continue;
       case wire::frame_decoder::status::need_more:
+        hold_partial_frame(completed);
         return;
       case wire::frame_decoder::status::too_large: {
         auto detail = cfg_.address + " announced a frame of " +
@@ -636,13 +689,32 @@ void connection_broker::on_bytes(const std::vector<char>& bytes) {
         return;
       }
       case wire::frame_decoder::status::malformed: {
-        auto detail = cfg_.address + " sent a malformed frame header";
+        auto detail = cfg_.address + " sent a malformed frame header (an empty frame or an "
+                                     "unknown kind)";
         log::rejected("malformed frame", detail);
         shutdown(make_error(errc::protocol_error, detail), true);
         return;
       }
     }
   }
+}
+
+// The bytes of an unfinished frame count against the node's partial-frame budget, and the
+// frame must be complete within frame_timeout of its first bytes (checked on each tick).
+void connection_broker::hold_partial_frame(bool new_frame) {
+  auto buffered = decoder_.buffered();
+  if (buffered == 0)
+    partial_since_.reset();
+  else if (new_frame || !partial_since_)
+    partial_since_ = clock::now();
+  if (!cfg_.limits || cfg_.limits->hold_partial(partial_held_, buffered))
+    return;
+  auto detail = cfg_.address + " would hold " + std::to_string(buffered)
+                + " bytes of an unfinished frame while the node's links together hold their "
+                  "budget of "
+                + std::to_string(cfg_.limits->partial_frame_budget()) + " bytes";
+  log::rejected("partial frame", detail);
+  shutdown(make_error(errc::too_many, detail), true);
 }
 
 void connection_broker::on_frame(const wire::frame_view& frame) {
@@ -655,7 +727,8 @@ void connection_broker::on_frame(const wire::frame_view& frame) {
       on_envelope(frame.body);
       break;
     case wire::kind::heartbeat:
-      break;  // any bytes count as a sign of life
+      on_heartbeat(frame.body);
+      break;
     case wire::kind::actor_down:
       on_actor_down(frame.body);
       break;
@@ -735,6 +808,15 @@ void connection_broker::on_tick() {
              false);
     return;
   }
+  // Bytes trickling in count as a sign of life, but a frame must not take longer than this.
+  if (partial_since_ && clock::now() - *partial_since_ > cfg_.frame_timeout) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.frame_timeout).count();
+    auto detail = cfg_.address + " did not complete a frame within " + std::to_string(ms)
+                  + " ms (" + std::to_string(decoder_.buffered()) + " bytes of it arrived)";
+    log::rejected("slow frame", detail);
+    shutdown(make_error(errc::protocol_error, detail), true);
+    return;
+  }
   link_->append([&](std::vector<char>& out) {
     wire::Heartbeat beat;
     beat.set_sequence(++heartbeat_sequence_);
@@ -755,10 +837,18 @@ caf::strong_actor_ptr connection_broker::proxy_for(caf::actor_id id) {
   return proxy;
 }
 
-void connection_broker::reject(const wire::envelope_view& env, errc code,
+// An envelope that cannot be delivered: a request is answered with the error; a response
+// gives its requester the error instead of the value it will never get.
+void connection_broker::reject(const wire::envelope_view& env,
+                               std::optional<pending_request>& answered, errc code,
                                const std::string& detail) {
   log::rejected(to_string(code), cfg_.address + ": " + detail);
-  if (env.request_id != 0 && !env.is_response)
+  if (answered)
+    answered->requester->enqueue(
+      caf::make_mailbox_element(nullptr, answered->mid.response_id(), {},
+                                caf::make_message(make_error(code, detail))),
+      context());
+  else if (env.request_id != 0 && !env.is_response)
     respond_error(env, make_error(code, detail));
 }
 
@@ -776,19 +866,36 @@ void connection_broker::respond_error(const wire::envelope_view& env, const caf:
   });
 }
 
+void connection_broker::on_heartbeat(std::string_view body) {
+  wire::Heartbeat beat;
+  if (!beat.ParseFromArray(body.data(), static_cast<int>(body.size())))
+    protocol_violation(cfg_.address + " sent a Heartbeat that does not parse");
+}
+
 void connection_broker::on_envelope(std::string_view body) {
   wire::envelope_view env;
   if (!wire::read_envelope(body, env)) {
-    auto detail = cfg_.address + " sent an Envelope that does not parse";
-    log::rejected("malformed envelope", detail);
-    shutdown(make_error(errc::protocol_error, detail), true);
+    protocol_violation(cfg_.address + " sent an Envelope that does not parse");
     return;
   }
   // Payload type: a name binds a number on first use; later frames may carry the number only.
+  // Resolved first: the binding holds even if this envelope is dropped below.
   wire::inbound_types::binding* bound = nullptr;
   auto resolved = in_types_.resolve(env, bound);
+  auto rid = env.request_id & caf::message_id::request_id_mask;
+  std::optional<pending_request> answered;
+  if (env.is_response) {
+    answered = link_->take_pending(env.target, rid);
+    if (!answered) {
+      log::rejected("unsolicited response",
+                    cfg_.address + " answered request " + std::to_string(rid) + " of actor "
+                      + std::to_string(env.target)
+                      + ", which no request over this link is waiting for; dropped");
+      return;
+    }
+  }
   if (resolved != wire::inbound_types::result::ok) {
-    reject(env, errc::protocol_error, wire::to_string(resolved));
+    reject(env, answered, errc::protocol_error, wire::to_string(resolved));
     return;
   }
   std::string_view type_name = bound ? std::string_view{bound->name} : env.type_name;
@@ -796,21 +903,19 @@ void connection_broker::on_envelope(std::string_view body) {
   if (!codec && !type_name.empty()) {
     codec = message_registry::instance().find(type_name);
     if (!codec) {
-      reject(env, errc::unknown_message_type,
+      reject(env, answered, errc::unknown_message_type,
              "payload type " + std::string{type_name} + " is not registered on this node");
       return;
     }
     if (bound)
       bound->user = codec;
   }
-  uint64_t category = env.urgent ? 0 : caf::message_id::default_async_value;
-  caf::message_id mid{category};
-  if (env.request_id != 0) {
-    auto rid = env.request_id & caf::message_id::request_id_mask;
-    mid = caf::message_id{category | rid
-                          | (env.is_response ? caf::message_id::response_flag_mask : 0)};
-    if (env.is_response)
-      link_->answered(env.target, rid);
+  caf::message_id mid;
+  if (answered) {
+    mid = answered->mid.response_id();
+  } else {
+    uint64_t category = env.urgent ? 0 : caf::message_id::default_async_value;
+    mid = caf::message_id{env.request_id != 0 ? category | rid : category};
   }
   auto sender = env.sender != 0 ? proxy_for(env.sender) : nullptr;
   caf::mailbox_element_ptr element;
@@ -825,15 +930,15 @@ void connection_broker::on_envelope(std::string_view body) {
     element = codec->make_element(std::move(sender), mid, env.payload.data(), env.payload.size());
   }
   if (!element) {
-    reject(env, errc::corrupt_payload, "payload does not parse as " + codec->name);
+    reject(env, answered, errc::corrupt_payload, "payload does not parse as " + codec->name);
     return;
   }
-  auto target = find_target(env.target);
+  auto target = answered ? answered->requester : find_target(env.target);
   if (!target) {
     // Usually a message racing its target's exit, as between local actors: not hostile.
     log::get().debug("{}: no actor {} for a {}", cfg_.address, env.target,
                      type_name.empty() ? std::string_view{"message"} : type_name);
-    if (env.request_id != 0 && !env.is_response)
+    if (env.request_id != 0)
       respond_error(env, make_error(errc::unknown_actor, "no actor " + std::to_string(env.target)
                                                            + " on this node (it may have exited)"));
     return;
@@ -847,6 +952,10 @@ caf::strong_actor_ptr connection_broker::find_target(caf::actor_id id) {
   if (id == last_target_id_)
     if (auto target = last_target_.lock())
       return target;
+  // Only an actor the peer was told of over this link: an id learned elsewhere, or guessed,
+  // reaches nothing.
+  if (!link_->exported(id))
+    return nullptr;
   auto target = system().registry().get(id);
   last_target_id_ = id;
   last_target_ = caf::actor_cast<caf::weak_actor_ptr>(target);
@@ -856,7 +965,7 @@ caf::strong_actor_ptr connection_broker::find_target(caf::actor_id id) {
 void connection_broker::on_actor_down(std::string_view body) {
   wire::ActorDown down;
   if (!down.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-    log::rejected("malformed frame", cfg_.address + " sent an ActorDown that does not parse");
+    protocol_violation(cfg_.address + " sent an ActorDown that does not parse");
     return;
   }
   auto i = proxies_.find(down.actor());
@@ -870,7 +979,7 @@ void connection_broker::on_actor_down(std::string_view body) {
 void connection_broker::on_spawn_request(std::string_view body) {
   wire::SpawnRequest req;
   if (!req.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-    log::rejected("malformed frame", cfg_.address + " sent a SpawnRequest that does not parse");
+    protocol_violation(cfg_.address + " sent a SpawnRequest that does not parse");
     return;
   }
   wire::SpawnResponse resp;
@@ -881,7 +990,10 @@ void connection_broker::on_spawn_request(std::string_view body) {
   };
   caf::message args;
   caf::strong_actor_ptr spawned_actor;
-  if (!req.args_type().empty()) {
+  if (link_->spawned_count() >= cfg_.max_spawned) {
+    fail(errc::too_many, "this node already runs " + std::to_string(cfg_.max_spawned)
+                           + " actors spawned for " + cfg_.address + " (its limit)");
+  } else if (!req.args_type().empty()) {
     if (auto* codec = message_registry::instance().find(req.args_type())) {
       if (auto decoded = codec->decode(req.args().data(), req.args().size()))
         args = std::move(*decoded);
@@ -907,8 +1019,9 @@ void connection_broker::on_spawn_request(std::string_view body) {
     [&](std::vector<char>& out) { wire::append_frame(out, wire::kind::spawn_response, resp); });
   // Only now watch it: an actor that is done already (it may finish at once) must be reported
   // down after the peer learned that it exists, or the peer's proxy would wait forever.
-  if (spawned_actor)
-    link_->export_actor(spawned_actor);
+  if (spawned_actor && !link_->export_spawned(spawned_actor))
+    send_exit(caf::actor_cast<caf::actor>(spawned_actor),
+              make_error(errc::node_down, "its link closed"));
 }
 
 void connection_broker::spawn_remote(const std::string& type, const caf::message& args,
@@ -943,7 +1056,7 @@ void connection_broker::spawn_remote(const std::string& type, const caf::message
 void connection_broker::on_spawn_response(std::string_view body) {
   wire::SpawnResponse resp;
   if (!resp.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-    log::rejected("malformed frame", cfg_.address + " sent a SpawnResponse that does not parse");
+    protocol_violation(cfg_.address + " sent a SpawnResponse that does not parse");
     return;
   }
   auto i = pending_spawns_.find(resp.request_id());
@@ -963,6 +1076,13 @@ void connection_broker::on_goodbye(std::string_view body) {
   log::get().info("{} ({}) said goodbye: {}", peer_.name, cfg_.address, bye.reason());
   auto code = bye.code() == 0 ? errc::node_down : errc_from_wire(bye.code());
   shutdown(make_error(code, peer_.name + " left: " + bye.reason()), false);
+}
+
+// A frame that breaks the protocol ends the link (docs/protocol.md): nothing after it can be
+// trusted to mean what the peer meant.
+void connection_broker::protocol_violation(const std::string& detail) {
+  log::rejected("malformed frame", detail);
+  shutdown(make_error(errc::protocol_error, detail), true);
 }
 
 void connection_broker::shutdown(caf::error reason, bool say_goodbye) {
@@ -985,6 +1105,10 @@ void connection_broker::on_exit() {
   // waits on this link, and break the link state's reference back to this broker.
   if (!closing_)
     release(make_error(errc::node_down, "the connection to " + cfg_.address + " was shut down"));
+  if (cfg_.limits) {
+    cfg_.limits->hold_partial(partial_held_, 0);
+    cfg_.limits->closed();
+  }
   caf::io::broker::on_exit();
 }
 
@@ -1006,69 +1130,178 @@ void connection_broker::release(const caf::error& reason) {
   for (auto& kv : pending_spawns_)
     kv.second.deliver(reason);
   pending_spawns_.clear();
+  // They served this peer only, and nobody can reach them now.
+  for (auto& weak : link_->take_spawned())
+    if (auto actor = weak.lock())
+      send_exit(caf::actor_cast<caf::actor>(actor), reason);
   if (cfg_.manager)
     send(cfg_.manager, node_down_atom::value, cfg_.connection_id, reason);
 }
 
 // -- spawning -------------------------------------------------------------------------------------
 
-// The socket behind an accepted connection: CAF 0.17's default multiplexer uses the socket as
-// the handle's id. Checked, not assumed: -1 (no direct writes) unless the handle's id is a
-// socket connected to the address CAF reports.
-int socket_of(caf::io::broker* self, caf::io::connection_handle hdl) {
-  auto fd = static_cast<int>(hdl.id());
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || ::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    return -1;
-  uint16_t port = 0;
-  if (addr.ss_family == AF_INET)
-    port = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  else if (addr.ss_family == AF_INET6)
-    port = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
-  return port == self->remote_port(hdl) ? fd : -1;
-}
-
-caf::behavior connection_main(connection_broker* self, caf::io::connection_handle hdl,
-                              connection_config cfg) {
-  return self->start(hdl, std::move(cfg), socket_of(self, hdl));
-}
-
 caf::behavior connection_from_fd(connection_broker* self, int fd, connection_config cfg) {
   auto hdl = self->add_scribe(fd);
   return self->start(hdl, std::move(cfg), fd);
 }
 
-caf::behavior listener_main(caf::io::broker* self, caf::io::doorman_ptr doorman,
-                            std::function<connection_config(const std::string&)> make_config) {
-  self->add_doorman(std::move(doorman));
+// A connection whose slot among the node's open connections is taken already (on_exit frees it).
+caf::actor start_connection(caf::actor_system& sys, int fd, connection_config cfg) {
+  return sys.middleman().spawn_broker(connection_from_fd, fd, std::move(cfg));
+}
+
+std::string peer_address(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return "unknown peer";
+  char text[INET6_ADDRSTRLEN] = "";
+  uint16_t port = 0;
+  if (addr.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    port = ntohs(in->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+    port = ntohs(in6->sin6_port);
+  }
+  return std::string{text} + ":" + std::to_string(port);
+}
+
+// Accepts TCP connections on a thread of its own rather than with CAF's doorman, to decide what
+// happens when accept fails: at the descriptor limit (EMFILE) the listening socket stays
+// readable, and the doorman retries at once, forever, spinning a core. This loop pauses
+// accepting instead, 100 ms at first, doubling up to 1 s, and says so in the log (rate-limited).
+// The pending connections wait in the kernel's backlog meanwhile.
+class accept_loop {
+public:
+  using config_maker = std::function<connection_config(const std::string& remote)>;
+
+  accept_loop(caf::actor_system& sys, int listen_fd, uint16_t port, config_maker make_config)
+    : sys_(sys), listen_fd_(listen_fd), port_(port), make_config_(std::move(make_config)),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    thread_ = std::thread{[this] { run(); }};
+  }
+
+  accept_loop(const accept_loop&) = delete;
+  accept_loop& operator=(const accept_loop&) = delete;
+
+  ~accept_loop() {
+    uint64_t one = 1;
+    static_cast<void>(!::write(wake_fd_, &one, sizeof(one)));
+    thread_.join();
+    ::close(wake_fd_);
+    ::close(listen_fd_);
+  }
+
+private:
+  static constexpr auto first_pause = std::chrono::milliseconds{100};
+  static constexpr auto longest_pause = std::chrono::milliseconds{1000};
+
+  // Waits for the listening socket (or only for `pause`, if set); false once told to stop.
+  bool wait(std::optional<std::chrono::milliseconds> pause) {
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+    for (;;) {
+      int n = ::poll(fds, pause ? 1 : 2, pause ? static_cast<int>(pause->count()) : -1);
+      if (n < 0 && errno == EINTR)
+        continue;
+      return n >= 0 && (fds[0].revents & POLLIN) == 0;
+    }
+  }
+
+  void run() {
+    std::optional<std::chrono::milliseconds> pause;
+    while (wait(pause)) {
+      pause.reset();
+      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        backoff_ = first_pause;
+        adopt(fd);
+        continue;
+      }
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED
+          || err == EPROTO || err == EPERM)
+        continue;  // this one connection failed, or none was there after all
+      // Out of descriptors or memory: nothing can be accepted until some are free.
+      log::rejected("connections", "cannot accept on port " + std::to_string(port_) + ": "
+                                     + std::strerror(err) + "; not accepting for "
+                                     + std::to_string(backoff_.count()) + " ms");
+      pause = backoff_;
+      backoff_ = std::min(backoff_ * 2, longest_pause);
+    }
+  }
+
+  void adopt(int fd) {
+    auto remote = peer_address(fd);
+    auto cfg = make_config_("tcp " + remote);
+    if (cfg.limits && !cfg.limits->try_open()) {
+      auto detail = remote + ": this node has " + std::to_string(cfg.limits->max_connections())
+                    + " connections open, its limit (--max-connections)";
+      log::rejected("connection", detail);
+      if (!cfg.tls) {
+        // Plain TCP: the peer can read why (a TLS peer expects its handshake first).
+        wire::Goodbye bye;
+        bye.set_code(static_cast<uint32_t>(errc::too_many));
+        bye.set_reason("refused: " + detail);
+        std::vector<char> out;
+        wire::append_frame(out, wire::kind::goodbye, bye);
+        static_cast<void>(::send(fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL));
+      }
+      ::close(fd);
+      return;
+    }
+    start_connection(sys_, fd, std::move(cfg));
+  }
+
+  caf::actor_system& sys_;
+  int listen_fd_;
+  uint16_t port_;
+  config_maker make_config_;
+  int wake_fd_;
+  std::chrono::milliseconds backoff_ = first_pause;
+  std::thread thread_;
+};
+
+// The listener as an actor, so that the node stops it like its other actors: its exit stops the
+// accept loop and closes the listening socket.
+caf::behavior listener_main(caf::event_based_actor* self) {
   return {
-    [self, make_config](const caf::io::new_connection_msg& msg) {
-      auto remote = self->remote_addr(msg.handle) + ":" + std::to_string(self->remote_port(msg.handle));
-      self->fork(connection_main, msg.handle, make_config("tcp " + remote));
-    },
-    [](const caf::io::acceptor_closed_msg&) {},
+    [self](close_atom) { self->quit(); },
   };
 }
 
 }  // namespace
 
 caf::actor spawn_connection(caf::actor_system& sys, int fd, connection_config cfg) {
-  return sys.middleman().spawn_broker(connection_from_fd, fd, std::move(cfg));
+  if (cfg.limits)
+    cfg.limits->open();
+  return start_connection(sys, fd, std::move(cfg));
 }
 
 caf::expected<std::pair<caf::actor, uint16_t>>
 spawn_listener(caf::actor_system& sys, const std::string& host, uint16_t port,
                std::function<connection_config(const std::string&)> make_config) {
-  // Bind here, so the caller learns the port (or the error) now; the broker adopts the socket.
-  // SO_REUSEADDR: a restarted head gets its port back despite connections in TIME_WAIT.
-  auto doorman = sys.middleman().backend().new_tcp_doorman(port, host.c_str(), true);
-  if (!doorman)
-    return std::move(doorman.error());
-  auto bound_port = (*doorman)->port();
-  auto listener = sys.middleman().spawn_broker(listener_main, std::move(*doorman),
-                                               std::move(make_config));
-  return std::make_pair(listener, bound_port);
+  // Bind here, so the caller learns the port (or the error) now. CAF's binding rules (which
+  // addresses a host name means); SO_REUSEADDR: a restarted head gets its port back despite
+  // connections in TIME_WAIT.
+  auto fd = caf::io::network::new_tcp_acceptor_impl(port, host.c_str(), true);
+  if (!fd)
+    return std::move(fd.error());
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  ::getsockname(*fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  auto bound_port = ntohs(addr.ss_family == AF_INET6
+                            ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                            : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  ::fcntl(*fd, F_SETFD, FD_CLOEXEC);
+  ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) | O_NONBLOCK);
+  auto listener = sys.spawn(listener_main);
+  auto loop = std::make_shared<accept_loop>(sys, *fd, bound_port, std::move(make_config));
+  // The only owner of the loop: its destructor stops and joins the thread.
+  listener->attach_functor([loop]() mutable { loop.reset(); });
+  return std::make_pair(std::move(listener), bound_port);
 }
 
 }  // namespace troupe::detail

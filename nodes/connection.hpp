@@ -11,7 +11,12 @@
 //        +--deadline, refusal, bad frame------------------------------> [closed]
 //
 // On close every request still waiting for the peer fails at once with errc::node_down, every
-// proxy terminates (monitors see down_msg) and the node manager hears node_down.
+// proxy terminates (monitors see down_msg), every actor spawned for the peer is sent an exit,
+// and the node manager hears node_down.
+//
+// A peer is trusted with its own link only: a response is delivered only if a request went out
+// over this link to it (the link's table of pending requests names the receiver, not the actor
+// registry), and it can address only the actors made known to it over this link.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +29,7 @@
 #include <caf/node_id.hpp>
 
 #include "troupe/messages/error.hpp"
+#include "troupe/nodes/link_limits.hpp"
 #include "troupe/nodes/wire/handshake.hpp"
 #include "troupe/nodes/wire/tls.hpp"
 
@@ -52,17 +58,27 @@ struct connection_config {
   caf::timespan handshake_timeout = std::chrono::seconds{5};
   caf::timespan heartbeat_interval = std::chrono::milliseconds{500};
   caf::timespan heartbeat_timeout = std::chrono::seconds{3};
+  /// A frame whose first bytes arrived must be complete this much later (no trickling).
+  caf::timespan frame_timeout = std::chrono::seconds{10};
+  /// Live actors the peer may have spawned here; SpawnRequests beyond get errc::too_many.
+  size_t max_spawned = 1024;
+  /// The node's connection count and partial-frame budget; null: unlimited (tests).
+  std::shared_ptr<link_limits> limits;
   /// Receives (node_up_atom, peer_info) and (node_down_atom, connection_id, caf::error).
   caf::actor manager;
   /// Set for TLS links: the TLS handshake runs first, then troupe's inside it.
   std::shared_ptr<wire::tls_context> tls;
 };
 
-/// Takes ownership of a connected socket (socketpair end or TCP) and starts the handshake.
+/// Takes ownership of a connected socket (socketpair end or TCP) and starts the handshake. It
+/// counts as one of the node's open connections (cfg.limits), never refused.
 caf::actor spawn_connection(caf::actor_system& sys, int fd, connection_config cfg);
 
 /// Listens on host:port (port 0 picks one). Each accepted socket gets a connection made from
-/// make_config(). Returns the listener and the bound port.
+/// make_config(), unless the node has its limits' max_connections open: then it is refused with
+/// a Goodbye (errc::too_many). Accept errors such as the descriptor limit pause accepting for a
+/// while (100 ms, doubling up to 1 s) instead of retrying at once. Returns the listener (an
+/// actor: an exit stops it) and the bound port.
 caf::expected<std::pair<caf::actor, uint16_t>>
 spawn_listener(caf::actor_system& sys, const std::string& host, uint16_t port,
                std::function<connection_config(const std::string& remote)> make_config);

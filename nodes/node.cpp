@@ -110,6 +110,7 @@ struct manager_state {
   node_options opts;
   std::shared_ptr<wire::tls_context> tls;
   wire::identity identity;
+  std::shared_ptr<detail::link_limits> limits;  // shared by all links and listeners
   std::map<uint64_t, peer> peers;
   std::map<uint64_t, std::vector<caf::response_promise>> joining;
   std::map<uint64_t, std::vector<caf::response_promise>> down_waiters;
@@ -147,6 +148,12 @@ detail::connection_config make_connection_config(manager_actor* self, uint64_t i
   cfg.handshake_timeout = st.opts.handshake_timeout;
   cfg.heartbeat_interval = st.opts.heartbeat_interval;
   cfg.heartbeat_timeout = st.opts.heartbeat_timeout;
+  cfg.frame_timeout = st.opts.frame_timeout;
+  cfg.max_spawned = st.opts.max_spawned_per_link;
+  if (!st.limits)
+    st.limits = std::make_shared<detail::link_limits>(st.opts.max_connections,
+                                                      st.opts.partial_frame_budget);
+  cfg.limits = st.limits;
   cfg.manager = caf::actor_cast<caf::actor>(self);
   return cfg;
 }

@@ -49,6 +49,7 @@ struct command_line {
   unsigned heartbeat_interval_ms = 500;
   unsigned heartbeat_timeout_ms = 3000;
   size_t max_frame_size = wire::default_max_frame_size;
+  size_t max_connections = node_options{}.max_connections;
   int worker_fd = -1;
   int parent_pid = 0;
 };
@@ -134,6 +135,11 @@ void add_common_flags(CLI::App& app, command_line& cl) {
   option("--max-frame-size", cl.max_frame_size, "largest frame accepted, in bytes")
     ->check(in_range(min_frame_size, max_frame_size, "bytes"))
     ->capture_default_str();
+  option("--max-connections", cl.max_connections,
+         "connections open at once (workers, joined nodes, handshakes); more TCP connections "
+         "are refused")
+    ->check(in_range(1, 1 << 20, "a number of connections"))
+    ->capture_default_str();
   // Set by a head for the worker processes it starts.
   app.add_option("--troupe-worker-fd", cl.worker_fd)->group("");
   app.add_option("--troupe-parent-pid", cl.parent_pid)->group("");
@@ -205,6 +211,7 @@ node_options make_node_options(const command_line& cl, std::string default_name,
   opts.secret = std::move(secret);
   opts.tls = cl.tls;
   opts.max_frame_size = cl.max_frame_size;
+  opts.max_connections = cl.max_connections;
   opts.heartbeat_interval = std::chrono::milliseconds{cl.heartbeat_interval_ms};
   opts.heartbeat_timeout = std::chrono::milliseconds{cl.heartbeat_timeout_ms};
   opts.log_level = cl.log_level;

@@ -138,19 +138,27 @@ void frame_decoder::feed(const char* data, size_t size) {
     buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(pos_));
     pos_ = 0;
   }
+  // A large frame is over: give its memory back rather than keep it for the link's lifetime.
+  if (buf_.empty() && buf_.capacity() > retained_capacity)
+    std::vector<char>{}.swap(buf_);
   buf_.insert(buf_.end(), data, data + size);
 }
 
 frame_decoder::status frame_decoder::next(frame_view& out) {
   auto available = buf_.size() - pos_;
-  if (available < header_size)
+  // The length alone decides about an oversized or empty frame: no waiting for a kind byte.
+  if (available < 4)
     return status::need_more;
   const auto* p = reinterpret_cast<const uint8_t*>(buf_.data() + pos_);
   size_t length = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
   announced_ = length;
   if (length > max_frame_size_)
     return status::too_large;
-  if (length == 0 || !is_known(p[4]))
+  if (length == 0)
+    return status::malformed;
+  if (available < header_size)
+    return status::need_more;
+  if (!is_known(p[4]))
     return status::malformed;
   if (available < 4 + length)
     return status::need_more;

@@ -90,7 +90,8 @@ public:
     frame,        // next() filled a frame
     need_more,    // the buffered bytes hold no complete frame
     too_large,    // a frame announces more than max_frame_size: the stream is unusable
-    malformed,    // an empty frame, or a kind this version does not know: unusable
+    malformed,    // an empty frame (length 0, known from the length alone), or a kind this
+                  // version does not know: unusable
   };
 
   explicit frame_decoder(size_t max_frame_size = default_max_frame_size)
@@ -116,7 +117,15 @@ public:
     return buf_.size() - pos_;
   }
 
+  /// The memory the decoder holds for its buffer.
+  size_t capacity() const noexcept {
+    return buf_.capacity();
+  }
+
 private:
+  // Buffer kept between frames; a larger one (left by a large frame) is released.
+  static constexpr size_t retained_capacity = 256 * 1024;
+
   std::vector<char> buf_;
   size_t pos_ = 0;
   size_t max_frame_size_;

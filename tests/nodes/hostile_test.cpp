@@ -1,7 +1,14 @@
 // A listening node under hostile input: garbage, half handshakes, floods of connections, huge
 // frames, unknown payload types and corrupt payloads. Each is refused (and logged, at most once
-// per interval), and the node keeps serving its honest peer all along.
+// per interval), and the node keeps serving its honest peer all along. And a head out of file
+// descriptors: it pauses accepting instead of spinning, and serves again once they are free.
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -198,6 +205,79 @@ TEST_F(Hostile, AnUnknownFrameKindEndsTheConnection) {
   EXPECT_TRUE(peer.closed_within(10s));
   EXPECT_TRUE(logs.wait_for("rejected malformed frame")) << logs.text();
   expect_still_serving();
+}
+
+// -- issue 10 item 15: the descriptor limit ------------------------------------------------------
+
+size_t open_descriptors(pid_t pid) {
+  size_t n = 0;
+  if (DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (auto* entry = readdir(dir))
+      n += entry->d_name[0] != '.' ? 1 : 0;
+    closedir(dir);
+  }
+  return n;
+}
+
+// User plus system CPU time the process has used (/proc/PID/stat, fields 14 and 15).
+std::chrono::milliseconds cpu_time(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  std::istringstream fields{stat.substr(stat.rfind(')') + 2)};
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14)
+      utime = std::stoull(field);
+    if (i == 15)
+      stime = std::stoull(field);
+  }
+  return std::chrono::milliseconds{(utime + stime) * 1000 / sysconf(_SC_CLK_TCK)};
+}
+
+TEST(HostileLimits, AtTheDescriptorLimitTheHeadPausesAcceptingAndServesAgainLater) {
+  auto head = troupe::test::start({troupe::test::self_path(), "head-for-test", "--workers", "0",
+                                   "--listen", "127.0.0.1:0", "--log-level", "warn"});
+  ASSERT_TRUE(head.read_until("ready", 20s)) << head.output;
+  auto at = head.output.find("listening ");
+  ASSERT_NE(at, std::string::npos) << head.output;
+  auto port = static_cast<uint16_t>(std::stoi(head.output.substr(at + 10)));
+  // A few descriptors to spare, then more connections than that: the rest wait in the backlog,
+  // where the listening socket stays readable while accept fails with EMFILE.
+  rlimit limit{};
+  ASSERT_EQ(prlimit(head.pid, RLIMIT_NOFILE, nullptr, &limit), 0);
+  limit.rlim_cur = open_descriptors(head.pid) + 4;
+  ASSERT_EQ(prlimit(head.pid, RLIMIT_NOFILE, &limit, nullptr), 0);
+  std::vector<std::unique_ptr<raw_peer>> flood;
+  for (int i = 0; i < 20; ++i)
+    flood.push_back(std::make_unique<raw_peer>(port));
+  std::this_thread::sleep_for(500ms);
+  // No busy loop: a correctness bound, far above what waiting costs and far below a spin.
+  auto cpu_before = cpu_time(head.pid);
+  auto wall_before = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(2s);
+  auto cpu = cpu_time(head.pid) - cpu_before;
+  auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::steady_clock::now() - wall_before);
+  EXPECT_LT(cpu.count() * 5, wall.count())
+    << "the head used " << cpu.count() << " ms of CPU in " << wall.count() << " ms";
+  // Logged, sparingly: once per interval, not once per failed accept.
+  EXPECT_TRUE(head.read_until("Too many open files", 5s)) << head.output;
+  size_t reports = 0;
+  for (auto i = head.output.find("Too many open files"); i != std::string::npos;
+       i = head.output.find("Too many open files", i + 1))
+    ++reports;
+  EXPECT_LE(reports, 2u) << head.output;
+  // Descriptors free again: the head accepts and speaks first (its Hello).
+  flood.clear();
+  std::optional<std::pair<troupe::wire::kind, std::string>> hello;
+  for (int i = 0; i < 10 && !hello; ++i) {
+    raw_peer late{port};
+    hello = late.read_frame(2s);
+  }
+  ASSERT_TRUE(hello) << "the head no longer accepts";
+  EXPECT_EQ(hello->first, troupe::wire::kind::hello);
+  head.kill_now();
 }
 
 }  // namespace

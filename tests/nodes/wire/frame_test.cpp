@@ -79,6 +79,40 @@ TEST(Frame, RefusesAnEmptyFrameAndAnUnknownKind) {
   EXPECT_EQ(unknown.next(frame), status::malformed);
 }
 
+TEST(Frame, KnowsFromTheLengthAloneThatAFrameIsEmptyOrTooLarge) {
+  // No kind byte needed: a peer that sends four bytes and waits must not be waited for.
+  frame_view frame;
+  frame_decoder empty;
+  const char zero[] = {0, 0, 0, 0};
+  empty.feed(zero, sizeof(zero));
+  EXPECT_EQ(empty.next(frame), status::malformed);
+  frame_decoder huge{1024};
+  const char length[] = {0x7f, 0, 0, 0};
+  huge.feed(length, sizeof(length));
+  EXPECT_EQ(huge.next(frame), status::too_large);
+  frame_decoder partial;
+  partial.feed(zero, 3);
+  EXPECT_EQ(partial.next(frame), status::need_more);
+}
+
+TEST(Frame, GivesBackTheMemoryOfALargeFrameOnceItIsRead) {
+  frame_decoder decoder;
+  Goodbye bye;
+  bye.set_reason(std::string(4 * 1024 * 1024, 'x'));
+  std::vector<char> big;
+  append_frame(big, kind::goodbye, bye);
+  decoder.feed(big.data(), big.size());
+  frame_view frame;
+  ASSERT_EQ(decoder.next(frame), status::frame);
+  EXPECT_EQ(frame.body.size(), big.size() - header_size);
+  std::vector<char> small;
+  append_frame(small, kind::heartbeat, beat(2));
+  decoder.feed(small.data(), small.size());
+  ASSERT_EQ(decoder.next(frame), status::frame);
+  EXPECT_EQ(frame.type, kind::heartbeat);
+  EXPECT_LT(decoder.capacity(), big.size());
+}
+
 TEST(Frame, EnvelopeEncoderWritesWhatTheGeneratedParserReads) {
   Heartbeat payload = beat(42);
   envelope_header h;
