@@ -3,8 +3,13 @@
 //
 //   result()              blocks until done; returns the value or throws the task's exception
 //                         (thread pool) or troupe::task_error (remote failures)
+//   result(timeout)       the same, but throws troupe::timeout_error if not done in time (the
+//                         work goes on: call result again, or cancel)
 //   wait_for(d)           blocks at most d; true once done
 //   done()                never blocks
+//   cancel()              true if the work had not started and now never will (the future then
+//                         fails with errc::cancelled); false once it runs or is done
+//   cancelled()           true if cancel() succeeded
 //   error()               the failure as a caf::error (none while running or on success)
 //   add_done_callback(f)  f(future) runs once when done: at once in the caller's thread if the
 //                         future is already done, else in the thread that completes it
@@ -47,6 +52,13 @@ public:
 
 private:
   caf::error error_;
+};
+
+/// Thrown by future::result(timeout) and as_completed's iteration when the time is up (Python's
+/// TimeoutError). The work itself is not affected.
+class timeout_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
 };
 
 template <class T>
@@ -92,6 +104,37 @@ public:
     return complete([&] { error_ = std::move(err); });
   }
 
+  /// The producer's way to withdraw work that has not started: returns true if it did.
+  void set_canceller(std::function<bool()> f) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    canceller_ = std::move(f);
+  }
+
+  bool cancel() {
+    std::function<bool()> canceller;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (done_)
+        return cancelled_;
+      canceller = canceller_;
+    }
+    if (!canceller || !canceller())
+      return false;
+    // Withdrawn: completing can only race with nothing else now, but stay exactly-once.
+    if (complete([&] {
+          error_ = make_error(errc::cancelled, "cancelled before it started");
+          cancelled_ = true;
+        }))
+      return true;
+    std::lock_guard<std::mutex> guard{mtx_};
+    return cancelled_;
+  }
+
+  bool cancelled() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return cancelled_;
+  }
+
   void on_done(callback f) {
     {
       std::lock_guard<std::mutex> guard{mtx_};
@@ -124,6 +167,7 @@ private:
         return false;
       assign();
       done_ = true;
+      canceller_ = nullptr;  // it may hold the producer's state alive
       callbacks.swap(callbacks_);
     }
     cv_.notify_all();
@@ -149,6 +193,8 @@ private:
   std::optional<stored_t<T>> value_;
   std::exception_ptr exception_;
   caf::error error_;
+  bool cancelled_ = false;
+  std::function<bool()> canceller_;
   std::vector<callback> callbacks_;
 };
 
@@ -181,6 +227,32 @@ public:
   /// task_error for failures without an exception. Returns a copy: a future may be shared.
   T result() const {
     state_->wait();
+    return outcome();
+  }
+
+  /// As result(), waiting at most `timeout`; throws timeout_error if the work is not done.
+  template <class Rep, class Period>
+  T result(std::chrono::duration<Rep, Period> timeout) const {
+    if (!state_->wait_for(timeout))
+      throw timeout_error{"the result was not ready within "
+                          + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             timeout)
+                                             .count())
+                          + " ms"};
+    return outcome();
+  }
+
+  /// Withdraws work that has not started (see the header comment).
+  bool cancel() const {
+    return state_->cancel();
+  }
+
+  bool cancelled() const {
+    return state_->cancelled();
+  }
+
+private:
+  T outcome() const {
     if (auto ex = state_->exception())
       std::rethrow_exception(ex);
     if (const auto& err = state_->error())
@@ -189,6 +261,7 @@ public:
       return state_->value();
   }
 
+public:
   /// The failure, or none. Blocks until done.
   caf::error error() const {
     state_->wait();
@@ -225,7 +298,16 @@ template <class T>
 class as_completed {
 public:
   explicit as_completed(const std::vector<future<T>>& futures)
+    : as_completed(futures, std::chrono::hours{24 * 365 * 100}) {
+  }
+
+  /// Each step throws timeout_error once `timeout` has passed since this call (Python's rule).
+  template <class Rep, class Period>
+  as_completed(const std::vector<future<T>>& futures, std::chrono::duration<Rep, Period> timeout)
     : futures_(&futures), queue_(std::make_shared<completion_queue>()) {
+    queue_->deadline =
+      std::chrono::steady_clock::now()
+      + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
     for (size_t i = 0; i < futures.size(); ++i)
       futures[i].add_done_callback([q = queue_, i](const future<T>&) { q->push(i); });
   }
@@ -280,9 +362,11 @@ private:
       }
       cv.notify_one();
     }
+    std::chrono::steady_clock::time_point deadline;
     size_t pop() {
       std::unique_lock<std::mutex> guard{mtx};
-      cv.wait(guard, [this] { return next < ready.size(); });
+      if (!cv.wait_until(guard, deadline, [this] { return next < ready.size(); }))
+        throw timeout_error{"as_completed: not every future was done in time"};
       return ready[next++];
     }
   };

@@ -20,7 +20,7 @@ config::config() {
     return describe(caf::error{code, category, context});
   });
   add_messages<flow::Offer, flow::Demand, flow::Flush, flow::EndOfStream, pool::TaskBatch, pool::ResultBatch,
-               wire::Error>();
+               pool::RevokeBatch, wire::Error>();
 }
 
 }  // namespace troupe

@@ -65,9 +65,11 @@ using task_argument_t = typename detail::task_signature<std::decay_t<F>>::argume
 class task_registry {
 public:
   /// Runs a batch: decodes each argument record of `args`, calls the task, appends one result
-  /// record per argument to `results` (an empty record where the task failed).
+  /// record per argument to `results` (an empty record where the task failed). Before each
+  /// item, `progress` (if set) is told its index: a watchdog on another thread reads it.
   using batch_runner = std::function<void(std::string_view args, std::string& results,
-                                          std::vector<task_failure>& failures)>;
+                                          std::vector<task_failure>& failures,
+                                          const std::function<void(uint32_t)>& progress)>;
 
   struct entry {
     std::string name;
@@ -85,10 +87,13 @@ public:
     if constexpr (std::is_pointer<F>::value)
       address = reinterpret_cast<const void*>(fn);
     auto run = [fn](std::string_view args, std::string& results,
-                    std::vector<task_failure>& failures) {
+                    std::vector<task_failure>& failures,
+                    const std::function<void(uint32_t)>& progress) {
       results.reserve(results.size() + args.size());
       uint32_t index = 0;
       auto one = [&](std::string_view record) {
+        if (progress)
+          progress(index);
         run_one<R, A>(fn, record, index++, results, failures);
         return true;
       };

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <string_view>
 #include <thread>
 
 #include <caf/event_based_actor.hpp>
@@ -98,12 +100,67 @@ caf::expected<int> tcp_connect_once(const std::string& host, uint16_t port,
 
 // -- the node manager actor -------------------------------------------------------------------------
 
+// A child's stderr passes through the head line by line, so that the head can say why a worker
+// that failed at start-up failed (its last line), not only that it did.
+struct child_stderr {
+  std::mutex mtx;
+  std::string last_line;
+  bool closed = false;  // EOF: the child and everything it started closed the pipe
+
+  std::string last() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return last_line;
+  }
+  bool is_closed() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return closed;
+  }
+};
+
+// Forwards the child's stderr to ours until EOF, remembering the last non-empty line.
+void pump_stderr(int fd, std::shared_ptr<child_stderr> out) {
+  std::thread{[fd, out] {
+    std::string pending;
+    char buf[4096];
+    for (;;) {
+      auto n = read(fd, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      pending.append(buf, static_cast<size_t>(n));
+      size_t start = 0;
+      for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+        auto line = std::string_view{pending}.substr(start, nl + 1 - start);
+        static_cast<void>(!write(STDERR_FILENO, line.data(), line.size()));
+        if (line.size() > 1) {
+          std::lock_guard<std::mutex> guard{out->mtx};
+          out->last_line.assign(line.data(), line.size() - 1);
+        }
+      }
+      pending.erase(0, start);
+    }
+    if (!pending.empty()) {
+      static_cast<void>(!write(STDERR_FILENO, pending.data(), pending.size()));
+      std::lock_guard<std::mutex> guard{out->mtx};
+      out->last_line = pending;
+    }
+    close(fd);
+    std::lock_guard<std::mutex> guard{out->mtx};
+    out->closed = true;
+  }}.detach();
+}
+
 struct child_process {
   pid_t pid = 0;
   bool stopping = false;  // asked to exit: wait for it rather than kill it
   bool down = false;
+  bool joined = false;  // completed its handshake
   std::optional<int> status;
+  std::optional<std::chrono::steady_clock::time_point> exited_at;
+  std::shared_ptr<child_stderr> stderr_lines;
   std::vector<caf::response_promise> exit_waiters;
+  std::vector<caf::response_promise> start_waiters;  // answered once it exits, if it never joined
 };
 
 struct manager_state {
@@ -121,6 +178,7 @@ struct manager_state {
   std::map<uint64_t, child_process> children;  // by connection id
   std::vector<caf::actor> subscribers;
   std::vector<caf::actor> listeners;
+  std::vector<std::string> endpoints;  // "host:port" of each listener, for messages to users
   uint64_t workers_started = 0;
   bool reaping = false;
   std::optional<caf::response_promise> shutdown_done;  // answered once no child is left
@@ -185,6 +243,28 @@ void reap(manager_actor* self) {
       else if (rc < 0)
         child.status = -1;  // not ours any more (reaped elsewhere)
     }
+    if (child.status && !child.start_waiters.empty()) {
+      // Say why it failed: wait (briefly) for its last stderr line to come through the pipe.
+      auto now = std::chrono::steady_clock::now();
+      if (!child.exited_at)
+        child.exited_at = now;
+      bool drained = !child.stderr_lines || child.stderr_lines->is_closed()
+                     || now - *child.exited_at > std::chrono::milliseconds{500};
+      if (!drained) {
+        again = true;
+        ++i;
+        continue;
+      }
+      auto last = child.stderr_lines ? child.stderr_lines->last() : std::string{};
+      auto err = make_error(errc::worker_start_failed,
+                            "worker process " + std::to_string(child.pid)
+                              + " exited with status " + std::to_string(*child.status)
+                              + " before joining"
+                              + (last.empty() ? std::string{} : ": " + last));
+      for (auto& rp : child.start_waiters)
+        rp.deliver(err);
+      child.start_waiters.clear();
+    }
     if (child.status) {
       for (auto& rp : child.exit_waiters)
         rp.deliver(*child.status);
@@ -205,7 +285,13 @@ void reap(manager_actor* self) {
   }
 }
 
-caf::expected<std::pair<pid_t, int>> spawn_worker_process(manager_actor* self, uint64_t index) {
+struct spawned_worker {
+  pid_t pid = 0;
+  int socket = -1;
+  std::shared_ptr<child_stderr> stderr_lines;
+};
+
+caf::expected<spawned_worker> spawn_worker_process(manager_actor* self, uint64_t index) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
     return make_error(errc::connect_failed, errno_text("socketpair"));
@@ -232,20 +318,31 @@ caf::expected<std::pair<pid_t, int>> spawn_worker_process(manager_actor* self, u
   for (auto& a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);
+  int err_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return make_error(errc::connect_failed, errno_text("pipe"));
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  // dup2 onto fd 3 clears close-on-exec for the child's copy only.
+  // dup2 onto fd 3 (and 2) clears close-on-exec for the child's copy only.
   posix_spawn_file_actions_adddup2(&actions, fds[1], 3);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
   pid_t pid = 0;
   int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(fds[1]);
+  close(err_pipe[1]);
   if (rc != 0) {
     close(fds[0]);
+    close(err_pipe[0]);
     errno = rc;
     return make_error(errc::connect_failed, errno_text("posix_spawn"));
   }
-  return std::make_pair(pid, fds[0]);
+  auto lines = std::make_shared<child_stderr>();
+  pump_stderr(err_pipe[0], lines);
+  return spawned_worker{pid, fds[0], std::move(lines)};
 }
 
 void deliver_all(std::vector<caf::response_promise>& promises, const caf::message& value) {
@@ -271,11 +368,13 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
       auto spawned = spawn_worker_process(self, index);
       if (!spawned)
         return std::move(spawned.error());
-      auto [pid, fd] = *spawned;
+      auto pid = spawned->pid;
       auto id = next_connection_id++;
-      self->state.children[id].pid = pid;
+      auto& child = self->state.children[id];
+      child.pid = pid;
+      child.stderr_lines = std::move(spawned->stderr_lines);
       self->state.handshaking[id] = detail::spawn_connection(
-        self->system(), fd,
+        self->system(), spawned->socket,
         make_connection_config(self, id, "child pid " + std::to_string(pid), true, false));
       auto rp = self->make_response_promise<peer>();
       self->state.joining[id].push_back(rp);
@@ -306,6 +405,9 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
                                                   + std::to_string(port) + ": "
                                                   + self->system().render(listening.error()));
       self->state.listeners.push_back(listening->first);
+      self->state.endpoints.push_back(
+        (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":"
+        + std::to_string(listening->second));
       log::get().info("listening on {}:{}", host, listening->second);
       return listening->second;
     },
@@ -321,7 +423,10 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
       p.node = info.node;
       p.process_id = info.process_id;
       p.address = info.address;
-      p.child = self->state.children.count(info.connection_id) > 0;
+      auto c = self->state.children.find(info.connection_id);
+      p.child = c != self->state.children.end();
+      if (p.child)
+        c->second.joined = true;
       p.connection = info.connection;
       self->state.peers[p.id] = p;
       auto j = self->state.joining.find(p.id);
@@ -337,7 +442,14 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
       st.handshaking.erase(id);
       auto j = st.joining.find(id);
       if (j != st.joining.end()) {
-        deliver_all(j->second, caf::make_message(reason));
+        auto c = st.children.find(id);
+        if (c != st.children.end() && !c->second.joined) {
+          // A child that never joined: answer with its exit status and last words (reap).
+          auto& waiters = c->second.start_waiters;
+          waiters.insert(waiters.end(), j->second.begin(), j->second.end());
+        } else {
+          deliver_all(j->second, caf::make_message(reason));
+        }
         st.joining.erase(j);
       }
       auto i = st.peers.find(id);
@@ -366,6 +478,7 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
         schedule_reap(self);
       }
     },
+    [self](detail::endpoints_atom) { return self->state.endpoints; },
     [self](peers_atom) {
       std::vector<peer> result;
       for (auto& kv : self->state.peers)
@@ -414,6 +527,7 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
       for (auto& listener : st.listeners)
         self->send_exit(listener, caf::exit_reason::user_shutdown);
       st.listeners.clear();
+      st.endpoints.clear();
       st.closing = true;
       for (auto& kv : st.peers)
         self->send(kv.second.connection, close_atom::value);
@@ -550,6 +664,12 @@ caf::expected<peer> node::connect(const std::string& host, uint16_t port,
   return make_error(errc::connect_failed, "could not join " + host + ":" + std::to_string(port)
                                             + " within " + std::to_string(timeout.count())
                                             + " ms: " + describe(last));
+}
+
+std::vector<std::string> node::endpoints() const {
+  auto result = ask<std::vector<std::string>>(sys_, manager_, std::chrono::seconds{10},
+                                              detail::endpoints_atom::value);
+  return result ? std::move(*result) : std::vector<std::string>{};
 }
 
 std::vector<peer> node::peers() const {

@@ -111,6 +111,9 @@ public:
 
   std::vector<peer> peers() const;
 
+  /// Where this node listens for worker nodes ("host:port" each); empty if it does not.
+  std::vector<std::string> endpoints() const;
+
   /// Spawns an actor registered under `type` (caf::actor_system_config::add_actor_type) on the
   /// peer; `args` is empty or one registered Protobuf message. Unknown types are an error.
   caf::expected<caf::actor> spawn_on(const peer& where, const std::string& type,

@@ -4,6 +4,7 @@
 //   (start_worker_atom)                      -> peer          starts and joins a worker process
 //   (stop_atom, peer id, caf::timespan grace) -> int           stops a worker process we started
 //   (subscribe_atom, caf::actor)                              peer_up / peer_down events
+//   (endpoints_atom)                         -> vector<string> where this node listens
 #pragma once
 
 #include <caf/atom.hpp>
@@ -18,5 +19,6 @@ using listen_atom = caf::atom_constant<caf::atom("listen")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using await_atom = caf::atom_constant<caf::atom("await")>;
+using endpoints_atom = caf::atom_constant<caf::atom("endpoints")>;
 
 }  // namespace troupe::detail

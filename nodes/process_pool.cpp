@@ -22,10 +22,13 @@ namespace troupe {
 namespace {
 
 using detail::job_ptr;
+using clock = std::chrono::steady_clock;
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using close_atom = caf::atom_constant<caf::atom("poolclose")>;
 using wait_atom = caf::atom_constant<caf::atom("waitwork")>;
 using respawn_atom = caf::atom_constant<caf::atom("respawn")>;
+using tick_atom = caf::atom_constant<caf::atom("pooltick")>;
+using terminate_atom = caf::atom_constant<caf::atom("terminate")>;
 
 // Merging queued submissions of one task into one batch stops at about this much work, so
 // that a merged batch never holds up other workers for long.
@@ -33,19 +36,30 @@ constexpr double merge_target_ns = 2'000'000;
 constexpr uint32_t merge_max_items = 512;
 constexpr size_t merge_max_bytes = 1024 * 1024;
 constexpr size_t max_window = 32;
+// While work is pending the dispatcher looks at its deadlines and stuck workers this often.
+constexpr auto tick_interval = std::chrono::milliseconds{100};
+// How often a pool that waits for workers says so.
+constexpr auto waiting_notice_interval = std::chrono::seconds{5};
 
 struct worker_slot {
   peer node;
   caf::actor runner;
   size_t in_flight = 0;
   bool exclusive = false;  // runs a suspect batch: nothing else until it returns
+  // Batches in the order they were sent: the runner runs them in this order, so the front is
+  // the one running. front_since: when it started, as far as the head can tell.
+  std::deque<uint64_t> order;
+  clock::time_point front_since;
 };
 
 struct batch {
   std::vector<job_ptr> jobs;
   uint64_t worker = 0;
-  std::chrono::steady_clock::time_point sent;
-  bool queued = false;  // sent while its worker was busy: its wait says nothing of the wire
+  clock::time_point sent;
+  uint32_t items = 0;
+  std::chrono::milliseconds item_timeout{0};  // 0: none
+  bool queued = false;    // sent while its worker was busy: its wait says nothing of the wire
+  bool revoking = false;  // asked back from its worker, to run on an idle one
 };
 
 struct dispatcher_state {
@@ -54,7 +68,11 @@ struct dispatcher_state {
   std::deque<job_ptr> queue;
   std::map<uint64_t, worker_slot> workers;  // ready workers by peer id
   std::map<uint64_t, peer> own_children;    // worker processes this pool started
+  std::set<std::string> fenced;             // names of workers dropped for misbehaving
+  std::vector<std::string> endpoints;       // where worker nodes can join, for messages
   size_t starting = 0;                      // worker processes being started
+  unsigned start_failures = 0;              // in a row
+  caf::error gave_up;                       // set once start-up failures exhausted the pool
   std::unordered_map<uint64_t, batch> batches;
   uint64_t next_batch = 1;
   // Measured costs (exponentially weighted): execution time of one item, per task (a map of
@@ -63,6 +81,10 @@ struct dispatcher_state {
   std::unordered_map<std::string, double> item_ns;
   double overhead_ns = 200'000;
   bool closing = false;
+  bool terminated = false;
+  bool ticking = false;
+  clock::time_point no_worker_since;  // work pending without any worker since then
+  clock::time_point last_waiting_notice;
   std::vector<caf::response_promise> drained_waiters;
   std::vector<std::pair<size_t, caf::response_promise>> worker_waiters;
   pool_stats stats;
@@ -79,6 +101,15 @@ double item_cost(const dispatcher_state& st, const std::string& task) {
   return i == st.item_ns.end() ? unmeasured_item_ns : i->second;
 }
 
+bool has_work(const dispatcher_state& st) {
+  return !st.queue.empty() || !st.batches.empty();
+}
+
+std::string item_range(const detail::job& j) {
+  return std::to_string(j.first_index)
+         + (j.count > 1 ? "-" + std::to_string(j.first_index + j.count - 1) : std::string{});
+}
+
 size_t window(const dispatcher_state& st, const std::string& task) {
   // Enough batches in flight to cover a round trip. For a task that dwarfs the round trip, one
   // batch queued behind the running one still saves an idle round trip per task (measured: 3%
@@ -92,18 +123,60 @@ size_t window(const dispatcher_state& st, const std::string& task) {
   return std::clamp<size_t>(n, 2, max_window);
 }
 
+void finish(dispatcher_actor* self, const job_ptr& j, detail::job_result&& r) {
+  self->state.stats.tasks_completed += j->count;
+  auto done = std::move(j->done);
+  j->done = nullptr;
+  if (done)
+    done(std::move(r));
+}
+
+void fail(dispatcher_actor*, const job_ptr& j, caf::error err) {
+  detail::job_result r;
+  r.error = std::move(err);
+  auto done = std::move(j->done);
+  j->done = nullptr;
+  if (done)
+    done(std::move(r));
+}
+
+void fail_all(dispatcher_actor* self, const caf::error& err) {
+  auto& st = self->state;
+  for (auto& j : st.queue)
+    fail(self, j, err);
+  st.queue.clear();
+  for (auto& kv : st.batches)
+    for (auto& j : kv.second.jobs)
+      fail(self, j, err);
+  st.batches.clear();
+  for (auto& kv : st.workers) {
+    kv.second.in_flight = 0;
+    kv.second.exclusive = false;
+    kv.second.order.clear();
+  }
+}
+
 void notify_waiters(dispatcher_actor* self) {
   auto& st = self->state;
+  // Cancelled jobs leave the queue here, so that a pool without workers can still drain.
+  st.queue.erase(std::remove_if(st.queue.begin(), st.queue.end(),
+                                [](const job_ptr& j) {
+                                  return j->phase.load() == detail::job::cancelled;
+                                }),
+                 st.queue.end());
   auto& ws = st.worker_waiters;
   for (auto i = ws.begin(); i != ws.end();) {
     if (st.workers.size() >= i->first) {
       i->second.deliver(true);
       i = ws.erase(i);
+    } else if (st.gave_up) {
+      i->second.deliver(st.gave_up);
+      i = ws.erase(i);
     } else {
       ++i;
     }
   }
-  if (st.closing && st.queue.empty() && st.batches.empty() && st.starting == 0) {
+  if (st.closing && !has_work(st) && st.starting == 0) {
     std::vector<peer> children;
     for (auto& kv : st.own_children)
       children.push_back(kv.second);
@@ -113,25 +186,61 @@ void notify_waiters(dispatcher_actor* self) {
   }
 }
 
-void finish(dispatcher_actor* self, const job_ptr& j, detail::job_result&& r) {
-  self->state.stats.tasks_completed += j->count;
-  auto done = std::move(j->done);
-  j->done = nullptr;
-  if (done)
-    done(std::move(r));
-}
-
-void fail(dispatcher_actor* self, const job_ptr& j, caf::error err) {
-  detail::job_result r;
-  r.error = std::move(err);
-  auto done = std::move(j->done);
-  j->done = nullptr;
-  if (done)
-    done(std::move(r));
-}
-
 void dispatch(dispatcher_actor* self);
-void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason);
+void start_ticking(dispatcher_actor* self);
+void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason,
+                 bool blameless = false);
+
+// Asks the node to stop one of our worker processes (a Goodbye, then SIGKILL after `grace`).
+void stop_child(dispatcher_actor* self, uint64_t id, std::chrono::milliseconds grace) {
+  self->request(self->state.manager, std::chrono::seconds{10}, detail::stop_atom::value, id,
+                std::chrono::duration_cast<caf::timespan>(grace))
+    .then([](int) {}, [](caf::error&) {});
+}
+
+// Stops using a worker that misbehaved (silent, malformed results, a timed-out task): our own
+// children are killed (and replaced on peer_down), other nodes are disconnected. Its batches
+// run elsewhere.
+void fence(dispatcher_actor* self, uint64_t id, const caf::error& reason, bool blameless) {
+  auto& st = self->state;
+  auto w = st.workers.find(id);
+  if (w == st.workers.end())
+    return;
+  ++st.stats.fenced;
+  auto node = w->second.node;
+  log::get().warn("pool: dropping worker {} ({})", node.name, describe(reason));
+  if (st.own_children.count(id) > 0) {
+    stop_child(self, id, std::chrono::milliseconds{500});
+  } else {
+    st.fenced.insert(node.name);
+    self->send(node.connection, detail::close_atom::value);
+  }
+  worker_lost(self, id, reason, blameless);
+}
+
+// Removes a batch from its worker's books; the next batch there starts now.
+batch take_batch(dispatcher_actor* self, std::unordered_map<uint64_t, batch>::iterator i) {
+  auto& st = self->state;
+  auto b = std::move(i->second);
+  auto id = i->first;
+  st.batches.erase(i);
+  auto w = st.workers.find(b.worker);
+  if (w != st.workers.end()) {
+    auto& slot = w->second;
+    --slot.in_flight;
+    slot.exclusive = false;
+    bool was_front = !slot.order.empty() && slot.order.front() == id;
+    slot.order.erase(std::remove(slot.order.begin(), slot.order.end(), id), slot.order.end());
+    if (was_front)
+      slot.front_since = clock::now();
+  }
+  return b;
+}
+
+void requeue_front(dispatcher_actor* self, std::vector<job_ptr> jobs) {
+  auto& q = self->state.queue;
+  q.insert(q.begin(), jobs.begin(), jobs.end());
+}
 
 void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result) {
   auto& st = self->state;
@@ -140,23 +249,64 @@ void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result) {
     ++st.stats.late_results_discarded;  // its worker was declared dead; the batch ran again
     return;
   }
-  auto b = std::move(i->second);
-  st.batches.erase(i);
-  auto w = st.workers.find(b.worker);
-  size_t total = 0;
-  for (auto& j : b.jobs)
-    total += j->count;
-  if (w != st.workers.end()) {
-    --w->second.in_flight;
-    w->second.exclusive = false;
-    st.stats.items_per_worker[w->second.node.name] += total;
+  auto worker = i->second.worker;
+  auto b = take_batch(self, i);
+  auto w = st.workers.find(worker);
+  auto total = b.items;
+  if (result.timed_out_item() > 0) {
+    // The worker's watchdog caught an item overrunning its timeout. That item fails; the rest
+    // of the batch runs elsewhere; the worker, stuck in the task, is replaced.
+    auto index = result.timed_out_item() - 1;
+    if (index >= total || b.item_timeout.count() == 0) {
+      requeue_front(self, std::move(b.jobs));
+      fence(self, worker, make_error(errc::protocol_error, "a timeout report that does not fit"),
+            false);
+      return;
+    }
+    std::vector<job_ptr> again;
+    uint32_t offset = 0;
+    for (auto& j : b.jobs) {
+      if (index >= offset && index < offset + j->count) {
+        ++st.stats.timeouts;
+        fail(self, j,
+             make_error(errc::task_timeout,
+                        "task '" + j->task + "' (item " + std::to_string(j->first_index + index - offset)
+                          + ") ran longer than its timeout of "
+                          + std::to_string(b.item_timeout.count())
+                          + " ms; its worker process was stopped and replaced"));
+      } else {
+        again.push_back(j);
+      }
+      offset += j->count;
+    }
+    requeue_front(self, std::move(again));
+    fence(self, worker, make_error(errc::task_timeout, "a task ran past its timeout"), true);
+    return;
   }
-  // Learn the costs: per-item execution time, and what the round trip adds.
-  auto elapsed = static_cast<double>(
-    std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - b.sent)
-      .count());
-  auto exec = static_cast<double>(result.elapsed_ns());
-  auto per_item = exec / std::max<size_t>(total, 1);
+  // Everything from a worker is checked before it is used: a malformed reply is that worker's
+  // failure, and its work runs elsewhere.
+  std::vector<std::string_view> records;
+  records.reserve(total);
+  bool ok = items::read_records(result.results(), [&](std::string_view, std::string_view record) {
+    records.push_back(record);
+    return records.size() <= total;
+  });
+  for (auto& f : result.failures())
+    ok = ok && f.index() < total;
+  if (!ok || records.size() != total) {
+    requeue_front(self, std::move(b.jobs));
+    fence(self, worker, make_error(errc::corrupt_payload, "malformed results"), false);
+    return;
+  }
+  if (w != st.workers.end())
+    st.stats.items_per_worker[w->second.node.name] += total;
+  // Learn the costs: per-item execution time, and what the round trip adds. The worker's own
+  // figure is believed only up to what the head saw.
+  auto elapsed =
+    static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - b.sent)
+                          .count());
+  auto exec = std::min(static_cast<double>(result.elapsed_ns()), elapsed);
+  auto per_item = exec / std::max<uint32_t>(total, 1);
   auto [cost, fresh] = st.item_ns.try_emplace(b.jobs.front()->task, per_item);
   if (!fresh)
     cost->second = 0.8 * cost->second + 0.2 * per_item;
@@ -164,29 +314,18 @@ void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result) {
     st.overhead_ns = 0.8 * st.overhead_ns + 0.2 * std::max(elapsed - exec, 0.0);
   // Split the merged results back into the submissions they came from: each submission's
   // records are a contiguous run of the reply.
-  std::vector<std::string_view> records;
-  records.reserve(total);
-  bool ok = items::read_records(result.results(), [&](std::string_view, std::string_view record) {
-    records.push_back(record);
-    return true;
-  });
-  if (!ok || records.size() != total) {
-    for (auto& j : b.jobs)
-      fail(self, j, make_error(errc::corrupt_payload, "malformed results from a worker"));
-  } else {
-    size_t offset = 0;
-    for (auto& j : b.jobs) {
-      detail::job_result r;
-      if (j->count > 0) {
-        const auto& last = records[offset + j->count - 1];
-        r.results.assign(records[offset].data(), last.data() + last.size());
-      }
-      for (auto& f : result.failures())
-        if (f.index() >= offset && f.index() < offset + j->count)
-          r.failures.push_back({static_cast<uint32_t>(f.index() - offset), f.message()});
-      offset += j->count;
-      finish(self, j, std::move(r));
+  size_t offset = 0;
+  for (auto& j : b.jobs) {
+    detail::job_result r;
+    if (j->count > 0) {
+      const auto& last = records[offset + j->count - 1];
+      r.results.assign(records[offset].data(), last.data() + last.size());
     }
+    for (auto& f : result.failures())
+      if (f.index() >= offset && f.index() < offset + j->count)
+        r.failures.push_back({static_cast<uint32_t>(f.index() - offset), f.message()});
+    offset += j->count;
+    finish(self, j, std::move(r));
   }
   dispatch(self);
   notify_waiters(self);
@@ -197,6 +336,15 @@ void on_batch_error(dispatcher_actor* self, uint64_t id, const caf::error& err) 
   auto i = st.batches.find(id);
   if (i == st.batches.end())
     return;  // already re-dispatched when its worker went down
+  if (is(err, errc::revoked)) {
+    // Handed back unstarted: it runs on whichever worker is free first.
+    ++st.stats.revoked;
+    auto b = take_batch(self, i);
+    requeue_front(self, std::move(b.jobs));
+    dispatch(self);
+    notify_waiters(self);
+    return;
+  }
   if (is(err, errc::node_down)) {
     // Its node is being lost: peer_down re-dispatches the worker's batches, unless it came
     // first, in which case nothing else will.
@@ -207,20 +355,12 @@ void on_batch_error(dispatcher_actor* self, uint64_t id, const caf::error& err) 
   if (err == caf::sec::request_receiver_down) {
     // The runner died but its process may live on: stop using it and retire the process.
     auto worker = i->second.worker;
-    auto w = self->state.workers.find(worker);
-    if (w != self->state.workers.end())
-      self->send(self->state.manager, detail::stop_atom::value, worker,
-                 caf::timespan{std::chrono::seconds{1}});
-    worker_lost(self, worker, err);
+    fence(self, worker, err, false);
+    if (st.batches.count(id) > 0)
+      worker_lost(self, worker, err);
     return;
   }
-  auto b = std::move(i->second);
-  st.batches.erase(i);
-  auto w = st.workers.find(b.worker);
-  if (w != st.workers.end()) {
-    --w->second.in_flight;
-    w->second.exclusive = false;
-  }
+  auto b = take_batch(self, i);
   for (auto& j : b.jobs)
     fail(self, j, err);
   dispatch(self);
@@ -242,6 +382,10 @@ worker_slot* pick_worker(dispatcher_actor* self, const detail::job& next) {
   return best;
 }
 
+std::chrono::milliseconds timeout_of(const dispatcher_state& st, const detail::job& j) {
+  return j.timeout.count() >= 0 ? j.timeout : st.opts.task_timeout;
+}
+
 void send_batch(dispatcher_actor* self, worker_slot& w, std::vector<job_ptr> jobs) {
   auto& st = self->state;
   auto id = st.next_batch++;
@@ -258,28 +402,44 @@ void send_batch(dispatcher_actor* self, worker_slot& w, std::vector<job_ptr> job
     msg.mutable_args()->append(j->args);
   }
   msg.set_count(count);
+  auto item_timeout = timeout_of(st, *jobs.front());
+  msg.set_item_timeout_ms(static_cast<uint64_t>(std::max<int64_t>(item_timeout.count(), 0)));
   bool alone = jobs.front()->suspect;
   bool queued = w.in_flight > 0;
   ++w.in_flight;
   w.exclusive = alone;
-  st.batches.emplace(id,
-                     batch{std::move(jobs), w.node.id, std::chrono::steady_clock::now(), queued});
+  auto now = clock::now();
+  if (w.order.empty())
+    w.front_since = now;
+  w.order.push_back(id);
+  st.batches.emplace(id, batch{std::move(jobs), w.node.id, now, count,
+                               std::max(item_timeout, std::chrono::milliseconds{0}), queued,
+                               false});
+  // No deadline on the request itself: the dispatcher's tick knows when the batch started
+  // running, which the request's timer would not.
   self->request(w.runner, caf::infinite, std::move(msg))
     .then([self, id](pool::ResultBatch& result) { on_result(self, id, result); },
           [self, id](caf::error& err) { on_batch_error(self, id, err); });
+  start_ticking(self);
 }
 
 void dispatch(dispatcher_actor* self) {
   auto& st = self->state;
   while (!st.queue.empty()) {
     auto first = st.queue.front();
+    if (first->phase.load() == detail::job::cancelled) {
+      st.queue.pop_front();
+      continue;
+    }
     auto* w = pick_worker(self, *first);
     if (!w)
       return;
     st.queue.pop_front();
+    if (!first->claim())  // cancelled just now
+      continue;
     std::vector<job_ptr> jobs{first};
     if (first->mergeable) {
-      // Merge queued submissions of the same task into this batch.
+      // Merge queued submissions of the same task (and timeout) into this batch.
       auto limit = static_cast<uint32_t>(
         std::clamp(merge_target_ns / std::max(item_cost(st, first->task), 1.0), 1.0,
                    double{merge_max_items}));
@@ -287,9 +447,13 @@ void dispatch(dispatcher_actor* self) {
       size_t bytes = first->args.size();
       while (!st.queue.empty()) {
         auto& next = st.queue.front();
-        if (!next->mergeable || next->task != first->task || items + next->count > limit
-            || bytes + next->args.size() > merge_max_bytes)
+        if (!next->mergeable || next->task != first->task || next->timeout != first->timeout
+            || items + next->count > limit || bytes + next->args.size() > merge_max_bytes)
           break;
+        if (!next->claim()) {
+          st.queue.pop_front();
+          continue;
+        }
         items += next->count;
         bytes += next->args.size();
         jobs.push_back(std::move(next));
@@ -300,16 +464,154 @@ void dispatch(dispatcher_actor* self) {
   }
 }
 
-void add_worker(dispatcher_actor* self, const peer& p) {
+// -- the tick: deadlines, stuck workers, waiting for workers --------------------------------
+
+// When a batch that started at `since` should have come back at the latest: an honest worker
+// reports a timed-out item itself after item_timeout; this is for workers that say nothing.
+std::optional<clock::time_point> deadline_of(const dispatcher_state& st, const batch& b,
+                                             clock::time_point since) {
+  auto grace = std::max(std::chrono::milliseconds{1000},
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                          st.opts.min_batch_deadline / 10));
+  if (b.item_timeout.count() > 0)
+    return since + b.item_timeout * b.items + grace;
+  auto measured = st.item_ns.find(b.jobs.front()->task);
+  if (measured == st.item_ns.end() || st.opts.batch_deadline_factor <= 0)
+    return std::nullopt;
+  auto expected = std::chrono::nanoseconds{
+    static_cast<int64_t>(measured->second * b.items * st.opts.batch_deadline_factor)};
+  return since + std::max<clock::duration>(expected, st.opts.min_batch_deadline);
+}
+
+void check_deadlines(dispatcher_actor* self, clock::time_point now) {
   auto& st = self->state;
+  std::vector<std::pair<uint64_t, std::string>> silent;
+  for (auto& kv : st.workers) {
+    auto& w = kv.second;
+    if (w.order.empty())
+      continue;
+    auto b = st.batches.find(w.order.front());
+    if (b == st.batches.end())
+      continue;
+    auto deadline = deadline_of(st, b->second, w.front_since);
+    if (deadline && now > *deadline)
+      silent.emplace_back(kv.first, b->second.jobs.front()->task);
+  }
+  for (auto& [id, task] : silent)
+    fence(self, id,
+          make_error(errc::worker_lost, "no answer for a batch of '" + task
+                                          + "' long past its deadline"),
+          false);
+}
+
+// An idle worker takes a batch still waiting on a busy one (the last sent there), once the
+// busy one's current batch runs clearly longer than expected: one stuck task then holds up
+// nothing but itself.
+void revoke_waiting_batches(dispatcher_actor* self, clock::time_point now) {
+  auto& st = self->state;
+  if (!st.queue.empty())
+    return;
+  size_t idle = 0;
+  for (auto& kv : st.workers)
+    if (kv.second.in_flight == 0)
+      ++idle;
+  for (auto& kv : st.workers) {
+    if (idle == 0)
+      return;
+    auto& w = kv.second;
+    if (w.order.size() < 2)
+      continue;
+    auto front = st.batches.find(w.order.front());
+    if (front == st.batches.end())
+      continue;
+    auto expected = std::chrono::nanoseconds{static_cast<int64_t>(
+      2 * item_cost(st, front->second.jobs.front()->task) * front->second.items
+      + 4 * st.overhead_ns)};
+    if (now - w.front_since < expected)
+      continue;
+    auto last = st.batches.find(w.order.back());
+    if (last == st.batches.end() || last->second.revoking)
+      continue;
+    last->second.revoking = true;
+    pool::RevokeBatch revoke;
+    revoke.set_batch_id(w.order.back());
+    self->send(w.runner, std::move(revoke));
+    --idle;
+  }
+}
+
+void report_waiting(dispatcher_actor* self, clock::time_point now) {
+  auto& st = self->state;
+  size_t wanted = 0;
+  for (auto& w : st.worker_waiters)
+    wanted = std::max(wanted, w.first);
+  bool starved = has_work(st) && st.workers.empty();
+  if (!starved && st.workers.size() >= wanted)
+    return;
+  if (now - st.last_waiting_notice < waiting_notice_interval)
+    return;
+  st.last_waiting_notice = now;
+  std::string where;
+  for (auto& e : st.endpoints)
+    where += (where.empty() ? "" : " or ") + ("--join " + e);
+  log::get().warn("pool: waiting for workers: {} ready{}, {} starting, {} tasks queued{}",
+                  st.workers.size(), wanted > 0 ? " of " + std::to_string(wanted) : "",
+                  st.starting, st.queue.size(),
+                  where.empty() ? std::string{"; this node does not listen for worker nodes"}
+                                : "; start worker nodes with " + where);
+}
+
+// Work with no worker at all, for too long, fails: nothing would ever run it.
+void check_starvation(dispatcher_actor* self, clock::time_point now) {
+  auto& st = self->state;
+  if (!st.workers.empty() || st.starting > 0 || !has_work(st)) {
+    st.no_worker_since = now;
+    return;
+  }
+  if (st.opts.worker_wait.count() == 0 || now - st.no_worker_since < st.opts.worker_wait)
+    return;
+  auto waiting = st.queue.size() + st.batches.size();
+  fail_all(self, make_error(errc::worker_lost,
+                            "no worker was available for "
+                              + std::to_string(st.opts.worker_wait.count()) + " ms; "
+                              + std::to_string(waiting) + " submissions failed"));
+  notify_waiters(self);
+}
+
+void on_tick(dispatcher_actor* self) {
+  auto& st = self->state;
+  st.ticking = false;
+  auto now = clock::now();
+  check_deadlines(self, now);
+  revoke_waiting_batches(self, now);
+  report_waiting(self, now);
+  check_starvation(self, now);
+  start_ticking(self);
+}
+
+void start_ticking(dispatcher_actor* self) {
+  auto& st = self->state;
+  if (st.ticking || st.terminated)
+    return;
+  if (!has_work(st) && st.worker_waiters.empty())
+    return;  // an idle pool costs nothing
+  st.ticking = true;
+  self->delayed_send(self, tick_interval, tick_atom::value);
+}
+
+// -- workers come and go ----------------------------------------------------------------------
+
+void add_worker(dispatcher_actor* self, const peer& p) {
   self->request(p.connection, std::chrono::seconds{30}, detail::spawn_atom::value,
                 std::string{task_runner_type}, caf::message{})
     .then(
       [self, p](caf::actor& runner) {
         auto& st = self->state;
-        if (st.closing && st.queue.empty() && st.batches.empty())
+        if (st.terminated || (st.closing && !has_work(st)))
           return;
-        st.workers[p.id] = worker_slot{p, runner, 0, false};
+        auto& slot = st.workers[p.id];
+        slot.node = p;
+        slot.runner = runner;
         log::get().debug("pool: worker {} ready ({} in total)", p.name, st.workers.size());
         dispatch(self);
         notify_waiters(self);
@@ -317,36 +619,55 @@ void add_worker(dispatcher_actor* self, const peer& p) {
       [p](caf::error& err) {
         log::get().warn("pool: cannot use {} as a worker: {}", p.name, describe(err));
       });
-  static_cast<void>(st);
 }
 
 void start_worker(dispatcher_actor* self, bool replacement) {
   auto& st = self->state;
+  if (st.gave_up || st.terminated)
+    return;
   ++st.starting;
   self->request(st.manager, std::chrono::seconds{30}, detail::start_worker_atom::value)
     .then(
       [self, replacement](peer& p) {
         auto& st = self->state;
         --st.starting;
-        notify_waiters(self);
+        st.start_failures = 0;
+        if (st.terminated) {
+          stop_child(self, p.id, std::chrono::milliseconds{0});
+          return;
+        }
         st.own_children.emplace(p.id, p);
         if (replacement)
           ++st.stats.respawned;
         add_worker(self, p);
+        notify_waiters(self);
       },
       [self](caf::error& err) {
         auto& st = self->state;
         --st.starting;
-        notify_waiters(self);
+        ++st.start_failures;
         log::get().error("pool: cannot start a worker process: {}", describe(err));
-        if (!st.closing)
-          self->delayed_send(self, std::chrono::seconds{1}, respawn_atom::value);
+        if (st.start_failures >= st.opts.max_start_failures) {
+          // Retrying would only fail again: say why, once, to everyone waiting.
+          st.gave_up = make_error(errc::worker_start_failed,
+                                  std::to_string(st.start_failures)
+                                    + " worker processes in a row failed to start; the last: "
+                                    + describe(err));
+          if (st.workers.empty() && st.starting == 0)
+            fail_all(self, st.gave_up);
+        } else {
+          self->delayed_send(self, std::chrono::milliseconds{200 << st.start_failures},
+                             respawn_atom::value);
+        }
+        notify_waiters(self);
       });
 }
 
-// A worker is gone: everything in flight there runs again. Suspects go first and alone, so
-// that a task that keeps killing its worker is identified and stopped.
-void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason) {
+// A worker is gone: everything in flight there runs again. Unless the worker is known not to
+// be at fault (blameless), its tasks become suspects that go first and alone, so that a task
+// that keeps killing its worker is identified and stopped.
+void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason,
+                 bool blameless) {
   auto& st = self->state;
   auto w = st.workers.find(id);
   if (w != st.workers.end()) {
@@ -363,13 +684,15 @@ void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason) 
       continue;
     }
     for (auto& j : i->second.jobs) {
+      if (blameless) {
+        again.push_back(j);
+        continue;
+      }
       ++j->kills;
       if (j->kills >= st.opts.max_kills) {
         fail(self, j,
              make_error(errc::worker_lost,
-                        "task '" + j->task + "' (item " + std::to_string(j->first_index)
-                          + (j->count > 1 ? "-" + std::to_string(j->first_index + j->count - 1)
-                                          : std::string{})
+                        "task '" + j->task + "' (item " + item_range(*j)
                           + ") was running on a worker process that died "
                           + std::to_string(j->kills) + " times; giving up"));
       } else {
@@ -381,15 +704,21 @@ void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason) 
     }
     i = st.batches.erase(i);
   }
-  st.queue.insert(st.queue.begin(), again.begin(), again.end());
+  requeue_front(self, std::move(again));
   dispatch(self);
   notify_waiters(self);
+}
+
+bool wants_workers(const dispatcher_state& st) {
+  // A closing pool still needs workers while work is pending (a joined worker may arrive
+  // after close, a killed one must be replaced).
+  return !st.terminated && (!st.closing || has_work(st));
 }
 
 void on_peer_down(dispatcher_actor* self, const peer_down& down) {
   auto& st = self->state;
   worker_lost(self, down.peer.id, down.reason);
-  if (st.own_children.erase(down.peer.id) > 0 && st.opts.respawn && !st.closing)
+  if (st.own_children.erase(down.peer.id) > 0 && st.opts.respawn && wants_workers(st))
     start_worker(self, true);
 }
 
@@ -397,41 +726,64 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
   auto& st = self->state;
   st.manager = std::move(manager);
   st.opts = opts;
+  st.no_worker_since = clock::now();
+  st.last_waiting_notice = clock::now();
   for (size_t i = 0; i < opts.workers; ++i)
     start_worker(self, false);
   self->send(st.manager, subscribe_atom::value, caf::actor_cast<caf::actor>(self));
+  self->request(st.manager, std::chrono::seconds{10}, detail::endpoints_atom::value)
+    .then([self](std::vector<std::string>& endpoints) { self->state.endpoints = endpoints; },
+          [](caf::error&) {});
   return {
     [self](submit_atom, std::vector<job_ptr>& jobs) {
       auto& st = self->state;
-      if (st.closing) {
+      caf::error refused;
+      if (st.closing)
+        refused = make_error(errc::pool_closed, "the pool is closed");
+      else if (st.gave_up && st.workers.empty())
+        refused = st.gave_up;
+      if (refused) {
         for (auto& j : jobs)
-          fail(self, j, make_error(errc::pool_closed, "the pool is closed"));
+          fail(self, j, refused);
         return;
       }
+      if (!has_work(st))
+        st.no_worker_since = clock::now();
       for (auto& j : jobs)
         st.queue.push_back(std::move(j));
       dispatch(self);
+      start_ticking(self);
     },
     [self](const peer_up& up) {
       auto& st = self->state;
       // Our own children arrive through start_worker; others are nodes that joined over TCP.
-      if (up.peer.child || !st.opts.use_joined_workers || st.closing)
+      if (up.peer.child || !st.opts.use_joined_workers || !wants_workers(st))
         return;
+      if (st.fenced.count(up.peer.name) > 0) {
+        log::get().warn("pool: not using {} again: it was dropped for misbehaving",
+                        up.peer.name);
+        return;
+      }
       if (st.workers.count(up.peer.id) == 0)
         add_worker(self, up.peer);
     },
     [self](const peer_down& down) { on_peer_down(self, down); },
     [self](respawn_atom) {
-      if (!self->state.closing)
+      if (wants_workers(self->state))
         start_worker(self, true);
     },
+    [self](tick_atom) { on_tick(self); },
     [self](wait_atom, size_t n) -> caf::result<bool> {
       auto rp = self->make_response_promise<bool>();
       self->state.worker_waiters.emplace_back(n, rp);
       notify_waiters(self);
+      start_ticking(self);
       return rp;
     },
-    [self](close_atom) { self->state.closing = true; notify_waiters(self); },
+    [self](close_atom) {
+      self->state.closing = true;
+      notify_waiters(self);
+    },
     [self](join_atom) -> caf::result<std::vector<peer>> {
       auto& st = self->state;
       st.closing = true;
@@ -440,6 +792,18 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
       st.drained_waiters.push_back(rp);
       notify_waiters(self);
       return rp;
+    },
+    [self](terminate_atom) {
+      auto& st = self->state;
+      st.closing = true;
+      st.terminated = true;
+      fail_all(self, make_error(errc::terminated, "the pool was terminated"));
+      st.workers.clear();
+      std::vector<peer> children;
+      for (auto& kv : st.own_children)
+        children.push_back(kv.second);
+      notify_waiters(self);
+      return children;
     },
     [self](stats_atom) {
       auto stats = self->state.stats;
@@ -459,6 +823,11 @@ size_t pool_options::default_workers() {
 }
 
 process_pool::process_pool(node& n, pool_options opts) : node_(n), opts_(opts) {
+  if (opts_.workers == 0 && (!opts_.use_joined_workers || n.endpoints().empty()))
+    throw std::invalid_argument(
+      "a process pool with no worker processes (workers = 0) needs worker nodes, but this node "
+      "does not listen for them: start worker processes (--workers N) or listen for worker "
+      "nodes (--listen ADDR:PORT, then run the program with --join ADDR:PORT)");
   dispatcher_ = n.system().spawn(dispatcher, n.manager(), opts_);
 }
 
@@ -471,12 +840,28 @@ bool process_pool::wait_for_workers(size_t n, std::chrono::milliseconds timeout)
   caf::scoped_actor self{node_.system()};
   bool ready = false;
   self->request(dispatcher_, timeout, wait_atom::value, n)
-    .receive([&](bool) { ready = true; }, [](caf::error&) {});
+    .receive([&](bool) { ready = true; },
+             [](caf::error& err) {
+               if (err != caf::sec::request_timeout)
+                 throw task_error{err};
+             });
   return ready;
 }
 
 void process_pool::submit(std::vector<detail::job_ptr> jobs) {
+  if (joined_) {
+    for (auto& j : jobs)
+      if (auto done = std::move(j->done))
+        done(detail::job_result{{}, {}, make_error(errc::pool_closed, "the pool is closed")});
+    return;
+  }
   caf::anon_send(dispatcher_, submit_atom::value, std::move(jobs));
+}
+
+// The last statistics, kept for stats() once the dispatcher is gone.
+void process_pool::keep_final_stats() {
+  final_stats_ = stats();
+  final_stats_.workers = 0;
 }
 
 void process_pool::close() {
@@ -484,24 +869,81 @@ void process_pool::close() {
 }
 
 void process_pool::join() {
+  join_within(std::nullopt);
+}
+
+bool process_pool::join(std::chrono::milliseconds timeout) {
+  return join_within(timeout);
+}
+
+bool process_pool::join_within(std::optional<std::chrono::milliseconds> timeout) {
   if (joined_)
-    return;
-  joined_ = true;
+    return true;
   caf::scoped_actor self{node_.system()};
-  std::vector<peer> children;
-  self->request(dispatcher_, caf::infinite, join_atom::value)
-    .receive([&](std::vector<peer>& ps) { children = std::move(ps); }, [](caf::error&) {});
+  std::optional<std::vector<peer>> children;
+  auto request = timeout ? self->request(dispatcher_, *timeout, join_atom::value)
+                         : self->request(dispatcher_, caf::infinite, join_atom::value);
+  std::move(request).receive([&](std::vector<peer>& ps) { children = std::move(ps); },
+             [](caf::error& err) {
+               if (err != caf::sec::request_timeout)
+                 log::get().error("pool: join failed: {}", describe(err));
+             });
+  if (!children)
+    return false;
+  keep_final_stats();
+  joined_ = true;
   caf::anon_send_exit(dispatcher_, caf::exit_reason::user_shutdown);
   // Stop our worker processes: each says goodbye and exits 0.
+  stop_children(*children, std::chrono::seconds{5});
+  return true;
+}
+
+void process_pool::terminate() {
+  if (joined_)
+    return;
+  caf::scoped_actor self{node_.system()};
+  std::vector<peer> children;
+  self->request(dispatcher_, std::chrono::seconds{10}, terminate_atom::value)
+    .receive([&](std::vector<peer>& ps) { children = std::move(ps); },
+             [](caf::error& err) { log::get().error("pool: terminate: {}", describe(err)); });
+  keep_final_stats();
+  joined_ = true;
+  caf::anon_send_exit(dispatcher_, caf::exit_reason::user_shutdown);
+  stop_children(children, std::chrono::milliseconds{0});
+}
+
+// Asks all of them at once (each exits in parallel), then collects every answer, bounded.
+void process_pool::stop_children(const std::vector<peer>& children,
+                                 std::chrono::milliseconds grace) {
+  caf::scoped_actor self{node_.system()};
+  auto bound = grace + std::chrono::seconds{5};
   for (auto& p : children)
-    node_.stop_worker(p, std::chrono::seconds{5});
+    self->send(node_.manager(), detail::stop_atom::value, p.id,
+               std::chrono::duration_cast<caf::timespan>(grace));
+  for (size_t i = 0; i < children.size(); ++i) {
+    bool more = true;
+    self->receive([](int) {},
+                  [](caf::error& err) {
+                    log::get().warn("pool: stopping a worker: {}", describe(err));
+                  },
+                  caf::after(bound) >> [&] {
+                    log::get().warn("pool: worker processes did not stop within {} ms",
+                                    bound.count());
+                    more = false;
+                  });
+    if (!more)
+      break;
+  }
 }
 
 pool_stats process_pool::stats() const {
+  if (joined_)
+    return final_stats_;
   caf::scoped_actor self{node_.system()};
   pool_stats result;
   self->request(dispatcher_, std::chrono::seconds{10}, stats_atom::value)
-    .receive([&](pool_stats& s) { result = std::move(s); }, [](caf::error&) {});
+    .receive([&](pool_stats& s) { result = std::move(s); },
+             [](caf::error& err) { log::get().warn("pool: stats: {}", describe(err)); });
   return result;
 }
 

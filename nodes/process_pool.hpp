@@ -8,25 +8,45 @@
 //   for (auto& chunk : pool.imap_unordered(square, inputs)) ...      // as chunks complete
 //   pool.close(); pool.join();                                       // or let RAII do it
 //
+//   troupe::process_pool bounded{node, {.workers = 4, .task_timeout = 10s}};
+//   auto g = bounded.apply_async(render, tile, troupe::task_options{.timeout = 1s});
+//   g.result(5s);        // throws troupe::timeout_error if not done by then; the task goes on
+//   g.cancel();          // true if it had not started: it never will
+//   bounded.join(30s);   // false if work is still pending after 30 s
+//   bounded.terminate(); // now: workers killed, pending futures fail with errc::terminated
+//
 // Dispatch is least-loaded: each worker holds a small window of batches (sized from measured
 // task and round-trip times), so long and short tasks mixed keep every worker busy; queued tiny
 // tasks are merged into one batch per round trip.
 //
+// A batch that waits on a worker behind a long-running one is handed back and taken by an
+// idle worker, so one stuck task holds up nothing but itself.
+//
 // Failures: a task that throws fails its item with the exception's message (task_error); the
-// worker carries on. A worker that dies (killed, crashed, declared down by heartbeat) has its
+// worker carries on. A worker that dies (killed, crashed, declared down by heartbeat), returns
+// malformed results, or stops answering (a batch past its deadline, see pool_options) has its
 // batches re-dispatched and is replaced; results from a worker declared dead are discarded, so
 // map still returns every result exactly once, in order. A task in flight on max_kills deaths
-// (run alone after the first) fails with errc::worker_lost naming the task.
+// (run alone after the first) fails with errc::worker_lost naming the task. With a task
+// timeout, an item that runs longer fails with errc::task_timeout naming the task and item,
+// and its worker is killed and replaced; everything else continues.
+//
+// Nothing waits forever: worker processes that keep failing at start-up fail the pool's work
+// with errc::worker_start_failed (their exit status and last stderr line); work that has had no
+// worker for worker_wait fails with errc::worker_lost; while waiting for workers to join, the
+// pool says so on the log every few seconds, with where they should connect.
 //
 // Thread-safety: every member function may be called from any non-actor thread. Callbacks and
 // done-callbacks of futures run on the pool's dispatcher actor: keep them short.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -48,8 +68,25 @@ struct pool_options {
   bool respawn = true;
   /// A task in flight on this many worker deaths fails instead of being retried.
   unsigned max_kills = 3;
+  /// Longest time one item may run (0: no limit); per call: task_options::timeout.
+  std::chrono::milliseconds task_timeout{0};
+  /// Without a task timeout, a batch that has run for batch_deadline_factor times its measured
+  /// cost, and at least min_batch_deadline, means its worker stopped answering: the worker is
+  /// fenced off and the batch runs elsewhere. Tasks never measured have no such deadline.
+  std::chrono::milliseconds min_batch_deadline{std::chrono::seconds{30}};
+  double batch_deadline_factor = 50;
+  /// Start-up failures of worker processes in a row after which the pool gives up.
+  unsigned max_start_failures = 3;
+  /// Work that has had no worker (none ready, none starting) this long fails (0: wait forever).
+  std::chrono::milliseconds worker_wait{std::chrono::seconds{60}};
 
   static size_t default_workers();
+};
+
+/// Per-call settings that override the pool's.
+struct task_options {
+  /// Longest time one item may run; 0 means no limit; unset: pool_options::task_timeout.
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 struct pool_stats {
@@ -59,6 +96,9 @@ struct pool_stats {
   uint64_t respawned = 0;            // worker processes started to replace dead ones
   uint64_t worker_deaths = 0;        // workers lost while the pool ran
   uint64_t late_results_discarded = 0;
+  uint64_t timeouts = 0;             // items that ran past their timeout
+  uint64_t revoked = 0;              // queued batches handed back to run on an idle worker
+  uint64_t fenced = 0;               // workers dropped for silence or malformed results
   std::map<std::string, uint64_t> items_per_worker;  // by worker node name
 };
 
@@ -76,13 +116,35 @@ struct job {
   std::string args;  // Items: one record per argument
   uint32_t count = 0;
   uint32_t first_index = 0;  // position of the first argument in its map, for messages
+  std::chrono::milliseconds timeout{-1};  // per item; negative: the pool's task_timeout
   unsigned kills = 0;
   bool suspect = false;  // was in flight on a dead worker: runs alone from now on
   bool mergeable = false;  // may share a batch with other submissions (apply_async)
   std::function<void(job_result&&)> done;
+
+  // queued -> sent (by the dispatcher), or queued -> cancelled (by future::cancel, any thread).
+  enum phase_t : int { queued, sent, cancelled };
+  std::atomic<int> phase{queued};
+  bool cancel() {
+    int expected = queued;
+    return phase.compare_exchange_strong(expected, cancelled);
+  }
+  /// The dispatcher takes the job; false if it was cancelled. A job sent before stays sent.
+  bool claim() {
+    int expected = queued;
+    return phase.compare_exchange_strong(expected, sent) || expected == sent;
+  }
 };
 
 using job_ptr = std::shared_ptr<job>;
+
+/// A future's canceller for a job: withdraws it while it waits in the pool's queue.
+inline std::function<bool()> canceller_for(const job_ptr& j) {
+  return [weak = std::weak_ptr<job>{j}] {
+    auto j = weak.lock();
+    return j && j->cancel();
+  };
+}
 
 template <class R>
 R decode_one(std::string_view record) {
@@ -102,13 +164,15 @@ class process_pool {
 public:
   explicit process_pool(node& n, pool_options opts = {});
 
-  /// close() then join(): every submitted task finishes first.
+  /// close() then join(): every submitted task finishes first (with a task timeout, each task
+  /// is bounded by it; work without any worker fails after pool_options::worker_wait).
   ~process_pool();
 
   process_pool(const process_pool&) = delete;
   process_pool& operator=(const process_pool&) = delete;
 
   /// Blocks until at least n workers are ready or the timeout passes; true if they are.
+  /// Throws task_error (errc::worker_start_failed) if worker processes cannot be started.
   bool wait_for_workers(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds{30});
 
   // -- map ----------------------------------------------------------------------------------
@@ -117,15 +181,16 @@ public:
   /// 0 picks one as Python does (inputs / (4 * workers)). Throws task_error for the first
   /// failed item (after every item finished).
   template <class F>
-  auto map(F fn, const std::vector<task_argument_t<F>>& inputs, size_t chunksize = 0) {
-    return map<task_result_t<F>>(task_name(fn), inputs, chunksize);
+  auto map(F fn, const std::vector<task_argument_t<F>>& inputs, size_t chunksize = 0,
+           task_options call = {}) {
+    return map<task_result_t<F>>(task_name(fn), inputs, chunksize, call);
   }
 
   template <class R, class A>
   std::vector<R> map(const std::string& task, const std::vector<A>& inputs,
-                     size_t chunksize = 0) {
+                     size_t chunksize = 0, task_options call = {}) {
     check_types<A, R>(task);
-    auto chunks = submit_chunks<A>(task, inputs, chunksize);
+    auto chunks = submit_chunks<A>(task, inputs, chunksize, call);
     for (auto& chunk : chunks)
       chunk.result.state()->wait();
     std::vector<R> out;
@@ -141,19 +206,21 @@ public:
   /// handle results as they arrive. Chunk size 0 means 1.
   template <class F>
   auto imap_unordered(F fn, const std::vector<task_argument_t<F>>& inputs,
-                      size_t chunksize = 1) {
-    return imap_unordered<task_result_t<F>>(task_name(fn), inputs, chunksize);
+                      size_t chunksize = 1, task_options call = {}) {
+    return imap_unordered<task_result_t<F>>(task_name(fn), inputs, chunksize, call);
   }
 
   template <class R, class A>
   std::vector<future<std::vector<R>>> imap_unordered(const std::string& task,
                                                      const std::vector<A>& inputs,
-                                                     size_t chunksize = 1) {
+                                                     size_t chunksize = 1,
+                                                     task_options call = {}) {
     check_types<A, R>(task);
-    auto chunks = submit_chunks<A>(task, inputs, chunksize == 0 ? 1 : chunksize);
+    auto chunks = submit_chunks<A>(task, inputs, chunksize == 0 ? 1 : chunksize, call);
     std::vector<future<std::vector<R>>> out;
     for (auto& chunk : chunks) {
       auto typed = make_pending_future<std::vector<R>>();
+      typed.state()->set_canceller(detail::canceller_for(chunk.job));
       chunk.result.add_done_callback([typed, task, c = chunk](const future<detail::job_result>&) {
         try {
           std::vector<R> values;
@@ -173,13 +240,15 @@ public:
   /// Runs one task asynchronously. With a callback, it is called with the result on success
   /// (Python's callback); failures are in the future.
   template <class F>
-  auto apply_async(F fn, const task_argument_t<F>& arg) {
-    return apply_async<task_result_t<F>>(task_name(fn), arg);
+  auto apply_async(F fn, const task_argument_t<F>& arg, task_options call = {}) {
+    return apply_async<task_result_t<F>>(task_name(fn), arg, call);
   }
 
-  template <class F, class Callback>
-  auto apply_async(F fn, const task_argument_t<F>& arg, Callback callback) {
-    auto fut = apply_async(fn, arg);
+  template <class F, class Callback,
+            class = std::enable_if_t<!std::is_same<std::decay_t<Callback>, task_options>::value>>
+  auto apply_async(F fn, const task_argument_t<F>& arg, Callback callback,
+                   task_options call = {}) {
+    auto fut = apply_async(fn, arg, call);
     fut.add_done_callback([callback](const auto& done) {
       if (!done.error())
         callback(done.result());
@@ -188,13 +257,15 @@ public:
   }
 
   template <class R, class A>
-  future<R> apply_async(const std::string& task, const A& arg) {
+  future<R> apply_async(const std::string& task, const A& arg, task_options call = {}) {
     check_types<A, R>(task);
     auto fut = make_pending_future<R>();
     auto j = std::make_shared<detail::job>();
     j->task = task;
     j->count = 1;
     j->mergeable = true;
+    j->timeout = call.timeout.value_or(std::chrono::milliseconds{-1});
+    fut.state()->set_canceller(detail::canceller_for(j));
     items::append(j->args, arg);
     j->done = [state = fut.state(), task](detail::job_result&& r) {
       if (r.error) {
@@ -233,6 +304,14 @@ public:
   /// Requires close() first (as in Python); calls it if needed.
   void join();
 
+  /// As join(), giving up after `timeout`: false if work was still pending (the pool goes on;
+  /// join or terminate later).
+  bool join(std::chrono::milliseconds timeout);
+
+  /// Stops at once: worker processes this pool started are killed, tasks not finished fail
+  /// with errc::terminated, late results are discarded. Joined workers are released.
+  void terminate();
+
   pool_stats stats() const;
 
   /// The task name a registered function was added under; throws std::invalid_argument.
@@ -247,6 +326,7 @@ private:
     uint32_t first_index = 0;
     uint32_t count = 0;
     future<detail::job_result> result;
+    detail::job_ptr job;
   };
 
   template <class A, class R>
@@ -260,7 +340,7 @@ private:
 
   template <class A>
   std::vector<chunk> submit_chunks(const std::string& task, const std::vector<A>& inputs,
-                                   size_t chunksize) {
+                                   size_t chunksize, const task_options& call) {
     if (chunksize == 0)
       chunksize = auto_chunksize(inputs.size());
     // A chunk also ends at max_chunk_bytes, so that no batch approaches the frame limit.
@@ -272,13 +352,14 @@ private:
       auto j = std::make_shared<detail::job>();
       j->task = task;
       j->first_index = static_cast<uint32_t>(i);
+      j->timeout = call.timeout.value_or(std::chrono::milliseconds{-1});
       while (i < inputs.size() && j->count < chunksize && j->args.size() < max_chunk_bytes) {
         items::append(j->args, inputs[i++]);
         ++j->count;
       }
       auto fut = make_pending_future<detail::job_result>();
       j->done = [state = fut.state()](detail::job_result&& r) { state->set_value(std::move(r)); };
-      chunks.push_back(chunk{j->first_index, j->count, std::move(fut)});
+      chunks.push_back(chunk{j->first_index, j->count, std::move(fut), j});
       jobs.push_back(std::move(j));
     }
     submit(std::move(jobs));
@@ -308,11 +389,16 @@ private:
   }
 
   void submit(std::vector<detail::job_ptr> jobs);
+  bool join_within(std::optional<std::chrono::milliseconds> timeout);
+  void keep_final_stats();
+  void stop_children(const std::vector<peer>& children, std::chrono::milliseconds grace);
 
   node& node_;
   pool_options opts_;
   caf::actor dispatcher_;
-  bool joined_ = false;
+  // Set once joined or terminated: the dispatcher is gone, submissions fail at once.
+  std::atomic<bool> joined_{false};
+  pool_stats final_stats_;
 };
 
 }  // namespace troupe

@@ -9,6 +9,7 @@
 
 #include <caf/event_based_actor.hpp>
 
+#include "troupe/nodes/process_pool.hpp"
 #include "troupe/nodes/task_runner.hpp"
 #include "troupe/messages/flow.pb.h"
 #include "troupe/tests/messages/test.pb.h"
@@ -135,6 +136,12 @@ int64_t worker_pid(int64_t) {
   return getpid();
 }
 
+// Sleeps x milliseconds (a long or hung task that leaves the CPU to others), then returns x.
+int64_t sleep_ms(int64_t x) {
+  std::this_thread::sleep_for(std::chrono::milliseconds{x});
+  return x;
+}
+
 }  // namespace
 
 void setup(config& cfg) {
@@ -149,7 +156,8 @@ void setup(config& cfg) {
     .add("fail_on_13", fail_on_13)
     .add("crash", crash)
     .add("spin_us", spin_us)
-    .add("worker_pid", worker_pid);
+    .add("worker_pid", worker_pid)
+    .add("sleep_ms", sleep_ms);
 }
 
 void head_config(config& cfg) {
@@ -162,9 +170,22 @@ program make_program() {
   prog.name = "nodes_tests";
   prog.description = "troupe node tests (worker / test head mode)";
   prog.setup = setup;
+  // --pool-wait-for N: a head whose process pool waits for N workers (up to a minute), says
+  // whether they came, and ends.
+  auto wanted = std::make_shared<size_t>(0);
+  prog.options = [wanted](CLI::App& app) {
+    app.add_option("--pool-wait-for", *wanted, "run a process pool that waits for N workers");
+  };
   // A head that starts its workers, prints their pids, then reports nodes joining over TCP
   // ("joined PID") until it is killed.
-  prog.main = [](node& n, const head_options& head) {
+  prog.main = [wanted](node& n, const head_options& head) {
+    if (*wanted > 0) {
+      process_pool pool{n, {.workers = head.workers}};
+      bool ready = pool.wait_for_workers(*wanted, std::chrono::minutes{1});
+      std::cout << (ready ? "workers ready" : "no workers") << std::endl;
+      pool.terminate();
+      return ready ? 0 : 1;
+    }
     for (size_t i = 0; i < head.workers; ++i) {
       auto w = n.start_worker();
       if (!w) {
