@@ -229,6 +229,39 @@ void prepare(config& cfg, const program& prog, bool worker) {
   add_task_runner(cfg);
 }
 
+// The credentials of a TCP link: those given on the command line, else on loopback this user's
+// cookie (docs/security.md), unless --insecure-loopback.
+struct tcp_credentials {
+  std::string secret;
+  std::string listen_host;        // a head's address to listen on (on loopback, the one checked)
+  bool loopback_default = false;  // on loopback with no secret or TLS given
+};
+
+caf::expected<tcp_credentials> credentials_for(const command_line& cl, std::string secret) {
+  tcp_credentials creds;
+  creds.secret = std::move(secret);
+  std::string host;
+  uint16_t port = 0;
+  parse_endpoint(cl.join.empty() ? cl.listen : cl.join, host, port);
+  if (!cl.listen.empty())
+    creds.listen_host = host;
+  if (host.empty() || !creds.secret.empty() || cl.tls.enabled())
+    return creds;
+  auto loopback = loopback_address(host);
+  if (!loopback)
+    return creds;  // not loopback: node::listen asks for credentials, a worker goes without
+  creds.loopback_default = true;
+  if (!cl.listen.empty())
+    creds.listen_host = *loopback;
+  if (cl.insecure_loopback)
+    return creds;
+  auto cookie = local_cookie();
+  if (!cookie)
+    return std::move(cookie.error());
+  creds.secret = std::move(*cookie);
+  return creds;
+}
+
 // A worker whose head is gone ends at once. The actors the head spawned here can no longer be
 // reached, and shutting the actor system down would wait for them forever.
 [[noreturn]] void exit_worker(int status) {
@@ -287,20 +320,24 @@ std::string unique_worker_name() {
 // with 0 when its head finishes, 1 when it cannot reach a head for --join-timeout, 3 when it
 // is refused (credentials, protocol version), so that restart policies see a failure.
 [[noreturn]] void run_tcp_worker(const program& prog, const command_line& cl,
-                                 const std::string& secret) {
+                                 const tcp_credentials& creds) {
   std::string host;
   uint16_t port = 0;
   parse_endpoint(cl.join, host, port);  // validated with the flags
   config cfg;
   prepare(cfg, prog, true);
   caf::actor_system sys{cfg};
-  node n{sys, make_node_options(cl, unique_worker_name(), secret)};
+  node n{sys, make_node_options(cl, unique_worker_name(), creds.secret)};
   watch_signals([](int) { std::_Exit(0); });
   auto timeout = std::chrono::seconds{cl.join_timeout_s};
   for (;;) {
     auto head = n.connect(host, port, timeout);
     if (!head) {
-      std::cerr << "error: " << describe(head.error()) << std::endl;
+      std::cerr << "error: " << describe(head.error());
+      if (creds.loopback_default && is(head.error(), errc::auth_failed))
+        std::cerr << " (on loopback a head and its workers authenticate with this user's cookie"
+                     " unless each is given --insecure-loopback; docs/security.md)";
+      std::cerr << std::endl;
       let_pending_writes_leave(sys);
       exit_worker(is(head.error(), errc::connect_failed) ? 1 : 3);
     }
@@ -331,15 +368,14 @@ int run_main(const program& prog, node& n, const head_options& head) {
   }
 }
 
-int run_head(const program& prog, const command_line& cl, const std::string& listen_host,
-             const std::string& secret) {
+int run_head(const program& prog, const command_line& cl, const tcp_credentials& creds) {
   config cfg;
   prepare(cfg, prog, false);
   caf::actor_system sys{cfg};
   head_options head;
   head.workers = cl.workers;
   head.listen = cl.listen;
-  node n{sys, make_node_options(cl, "head", secret)};
+  node n{sys, make_node_options(cl, "head", creds.secret)};
   watch_signals([](int sig) {
     log::get().warn("received {}, exiting", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     // Worker processes die with us (PR_SET_PDEATHSIG); TCP workers see the connection close.
@@ -349,7 +385,7 @@ int run_head(const program& prog, const command_line& cl, const std::string& lis
     std::string host;
     uint16_t port = 0;
     parse_endpoint(cl.listen, host, port);  // validated with the flags
-    auto bound = n.listen(listen_host, port);
+    auto bound = n.listen(creds.listen_host, port);
     if (!bound) {
       std::cerr << "error: " << describe(bound.error()) << "\n";
       return 1;
@@ -368,23 +404,6 @@ std::string check_combination(const command_line& cl) {
   if (!cl.join.empty() && !cl.listen.empty())
     return "--join (run as a worker) and --listen (run as a head) exclude each other";
   return {};
-}
-
-// On loopback, with neither a secret nor TLS, the head and the workers joining it from this
-// machine authenticate with this user's cookie (docs/security.md), unless told not to. Returns
-// the secret to use and, for a head, the address to listen on (the loopback address checked).
-caf::expected<std::string> loopback_secret(const command_line& cl, const std::string& endpoint,
-                                           std::string secret, std::string& host) {
-  uint16_t port = 0;
-  parse_endpoint(endpoint, host, port);
-  if (!secret.empty() || cl.tls.enabled() || cl.insecure_loopback)
-    return secret;
-  auto loopback = loopback_address(host);
-  if (!loopback)
-    return secret;  // not loopback: node::listen asks for credentials, a worker goes without
-  if (!cl.listen.empty())
-    host = *loopback;
-  return local_cookie();
 }
 
 }  // namespace
@@ -452,17 +471,14 @@ int run(int argc, char** argv, const program& prog) {
       return 2;
     }
   }
-  std::string host;
-  if (!cl.join.empty() || !cl.listen.empty()) {
-    secret = loopback_secret(cl, cl.join.empty() ? cl.listen : cl.join, std::move(*secret), host);
-    if (!secret) {
-      std::cerr << "error: " << describe(secret.error()) << "\n";
-      return 1;
-    }
+  auto creds = credentials_for(cl, std::move(*secret));
+  if (!creds) {
+    std::cerr << "error: " << describe(creds.error()) << "\n";
+    return 1;
   }
   if (!cl.join.empty())
-    run_tcp_worker(prog, cl, *secret);
-  return run_head(prog, cl, host, *secret);
+    run_tcp_worker(prog, cl, *creds);
+  return run_head(prog, cl, *creds);
 }
 
 }  // namespace troupe

@@ -463,6 +463,7 @@ TEST(Cookie, HeadsStartingAtOnceAgreeOnOneCookie) {
     EXPECT_TRUE(head->process->read_until("joined " + std::to_string(worker.pid), 30s))
       << "a worker could not join one of the heads: " << worker.output;
   }
+  EXPECT_EQ(mode_of(home.dir + "/.troupe/cookie"), 0600u) << "no private cookie file";
 }
 
 // A local user other than the head's: uid 65534 (nobody), with a home of its own.
@@ -570,6 +571,25 @@ TEST(Cookie, InsecureLoopbackKeepsLoopbackOpenToLocalUsers) {
       << head.process->output << worker.output;
   }
   EXPECT_EQ(mode_of(home.dir + "/.troupe"), 0u) << "a cookie was made anyway";
+}
+
+TEST(Cookie, AWorkerAndAHeadThatDisagreeOnInsecureLoopbackAreToldWhy) {
+  fresh_home home;
+  for (bool insecure_head : {true, false}) {
+    SCOPED_TRACE(insecure_head ? "insecure head" : "insecure worker");
+    std::vector<std::string> insecure{"--insecure-loopback"};
+    loopback_head head{home.env(), insecure_head ? insecure : std::vector<std::string>{}};
+    ASSERT_FALSE(head.endpoint.empty()) << head.process->output;
+    auto worker = start_with(
+      home.env(), join_args(head.endpoint, insecure_head ? std::vector<std::string>{} : insecure));
+    auto status = worker.wait(30s);
+    ASSERT_TRUE(status.has_value()) << worker.output;
+    EXPECT_EQ(*status, 3) << worker.output;
+    EXPECT_NE(worker.output.find("authenticate with this user's cookie unless each is given "
+                                 "--insecure-loopback"),
+              std::string::npos)
+      << worker.output;
+  }
 }
 
 // Runs `args` in a mount namespace of its own where /etc/hosts says `hosts`: a name resolving
