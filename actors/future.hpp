@@ -12,7 +12,9 @@
 //   cancelled()           true if cancel() succeeded
 //   error()               the failure as a caf::error (none while running or on success)
 //   add_done_callback(f)  f(future) runs once when done: at once in the caller's thread if the
-//                         future is already done, else in the thread that completes it
+//                         future is already done, else in the thread that completes it (for
+//                         process pool futures: the pool's callback thread, never its
+//                         dispatcher, so a callback may block, even on another future)
 //
 // Futures are cheap shared handles; copies refer to the same result. A future completes exactly
 // once. Thread-safe.
@@ -66,6 +68,22 @@ class future;
 
 namespace detail {
 
+/// Timeouts this long or longer mean "no limit": far beyond any real wait, and short enough
+/// that deadlines computed from them cannot overflow a clock.
+inline constexpr std::chrono::hours unbounded_wait{24 * 365 * 100};
+
+template <class Rep, class Period>
+bool is_unbounded(std::chrono::duration<Rep, Period> d) {
+  return d >= unbounded_wait;
+}
+
+/// Runs a completed future's callbacks somewhere other than the completing thread.
+using callback_executor = std::function<void(std::function<void()>)>;
+
+}  // namespace detail
+
+namespace detail {
+
 template <class T>
 using stored_t = std::conditional_t<std::is_void<T>::value, std::monostate, T>;
 
@@ -86,8 +104,19 @@ public:
 
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
+    if (is_unbounded(timeout)) {
+      wait();
+      return true;
+    }
     std::unique_lock<std::mutex> guard{mtx_};
     return cv_.wait_for(guard, timeout, [this] { return done_; });
+  }
+
+  /// Callbacks registered before completion run through `run` instead of in the completing
+  /// thread (a pool keeps its dispatcher free of user code this way).
+  void set_callback_executor(callback_executor run) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    executor_ = std::move(run);
   }
 
   // Completion: exactly one of these wins; later calls are ignored and return false.
@@ -161,6 +190,7 @@ private:
   template <class Assign>
   bool complete(Assign assign) {
     std::vector<callback> callbacks;
+    callback_executor executor;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       if (done_)
@@ -169,8 +199,16 @@ private:
       done_ = true;
       canceller_ = nullptr;  // it may hold the producer's state alive
       callbacks.swap(callbacks_);
+      executor = executor_;
     }
     cv_.notify_all();
+    if (executor && !callbacks.empty()) {
+      executor([callbacks = std::move(callbacks)]() mutable {
+        for (auto& f : callbacks)
+          invoke_callback(f);
+      });
+      return true;
+    }
     for (auto& f : callbacks)
       invoke_callback(f);
     return true;
@@ -195,6 +233,7 @@ private:
   caf::error error_;
   bool cancelled_ = false;
   std::function<bool()> canceller_;
+  callback_executor executor_;
   std::vector<callback> callbacks_;
 };
 
@@ -215,40 +254,39 @@ public:
   }
 
   bool done() const {
-    return state_->done();
+    return checked_state().done();
   }
 
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
-    return state_->wait_for(timeout);
+    return checked_state().wait_for(timeout);
   }
 
   /// Blocks until done. Returns the value, or rethrows the task's exception, or throws
   /// task_error for failures without an exception. Returns a copy: a future may be shared.
   T result() const {
-    state_->wait();
+    checked_state().wait();
     return outcome();
   }
 
   /// As result(), waiting at most `timeout`; throws timeout_error if the work is not done.
   template <class Rep, class Period>
   T result(std::chrono::duration<Rep, Period> timeout) const {
-    if (!state_->wait_for(timeout))
-      throw timeout_error{"the result was not ready within "
-                          + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             timeout)
-                                             .count())
-                          + " ms"};
+    if (!checked_state().wait_for(timeout))
+      throw timeout_error{
+        "the result was not ready within "
+        + std::to_string(std::chrono::duration_cast<std::chrono::duration<double>>(timeout).count())
+        + " s"};
     return outcome();
   }
 
   /// Withdraws work that has not started (see the header comment).
   bool cancel() const {
-    return state_->cancel();
+    return checked_state().cancel();
   }
 
   bool cancelled() const {
-    return state_->cancelled();
+    return checked_state().cancelled();
   }
 
 private:
@@ -264,7 +302,7 @@ private:
 public:
   /// The failure, or none. Blocks until done.
   caf::error error() const {
-    state_->wait();
+    checked_state().wait();
     return state_->error();
   }
 
@@ -272,7 +310,7 @@ public:
   template <class F>
   void add_done_callback(F f) const {
     auto self = *this;
-    state_->on_done([self, f = std::move(f)]() mutable { f(self); });
+    checked_state().on_done([self, f = std::move(f)]() mutable { f(self); });
   }
 
   /// The shared state, for producers of results (pools).
@@ -281,6 +319,13 @@ public:
   }
 
 private:
+  detail::future_state<T>& checked_state() const {
+    if (!state_)
+      throw std::logic_error("troupe::future: this future has no work behind it (it was "
+                             "default-constructed or moved from)");
+    return *state_;
+  }
+
   state_ptr state_;
 };
 
@@ -291,26 +336,34 @@ future<T> make_pending_future() {
 }
 
 /// Iterates over futures in the order they complete, like concurrent.futures.as_completed.
-/// Each step blocks until the next future is done. The futures must outlive the iteration.
+/// Each step blocks until the next future is done. Iterating yields references into the vector
+/// passed in (a named vector must outlive the iteration; a temporary one is kept inside).
 ///
 ///   for (auto& f : troupe::as_completed(futures)) use(f.result());
 template <class T>
 class as_completed {
 public:
   explicit as_completed(const std::vector<future<T>>& futures)
-    : as_completed(futures, std::chrono::hours{24 * 365 * 100}) {
+    : as_completed(futures, detail::unbounded_wait) {
+  }
+  explicit as_completed(std::vector<future<T>>&& futures)
+    : as_completed(std::move(futures), detail::unbounded_wait) {
   }
 
   /// Each step throws timeout_error once `timeout` has passed since this call (Python's rule).
   template <class Rep, class Period>
   as_completed(const std::vector<future<T>>& futures, std::chrono::duration<Rep, Period> timeout)
     : futures_(&futures), queue_(std::make_shared<completion_queue>()) {
-    queue_->deadline =
-      std::chrono::steady_clock::now()
-      + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
-    for (size_t i = 0; i < futures.size(); ++i)
-      futures[i].add_done_callback([q = queue_, i](const future<T>&) { q->push(i); });
+    watch(timeout);
   }
+  template <class Rep, class Period>
+  as_completed(std::vector<future<T>>&& futures, std::chrono::duration<Rep, Period> timeout)
+    : owned_(std::move(futures)), futures_(&owned_), queue_(std::make_shared<completion_queue>()) {
+    watch(timeout);
+  }
+
+  as_completed(const as_completed&) = delete;
+  as_completed& operator=(const as_completed&) = delete;
 
   class iterator {
   public:
@@ -362,15 +415,28 @@ private:
       }
       cv.notify_one();
     }
-    std::chrono::steady_clock::time_point deadline;
+    std::optional<std::chrono::steady_clock::time_point> deadline;  // none: wait as long as it takes
     size_t pop() {
       std::unique_lock<std::mutex> guard{mtx};
-      if (!cv.wait_until(guard, deadline, [this] { return next < ready.size(); }))
+      auto ready_now = [this] { return next < ready.size(); };
+      if (!deadline)
+        cv.wait(guard, ready_now);
+      else if (!cv.wait_until(guard, *deadline, ready_now))
         throw timeout_error{"as_completed: not every future was done in time"};
       return ready[next++];
     }
   };
 
+  template <class Rep, class Period>
+  void watch(std::chrono::duration<Rep, Period> timeout) {
+    if (!detail::is_unbounded(timeout))
+      queue_->deadline = std::chrono::steady_clock::now()
+                         + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
+    for (size_t i = 0; i < futures_->size(); ++i)
+      (*futures_)[i].add_done_callback([q = queue_, i](const future<T>&) { q->push(i); });
+  }
+
+  std::vector<future<T>> owned_;  // a temporary vector passed in
   const std::vector<future<T>>* futures_;
   std::shared_ptr<completion_queue> queue_;
 };

@@ -20,7 +20,7 @@ config::config() {
     return describe(caf::error{code, category, context});
   });
   add_messages<flow::Offer, flow::Demand, flow::Flush, flow::EndOfStream, pool::TaskBatch, pool::ResultBatch,
-               pool::RevokeBatch, wire::Error>();
+               pool::RevokeBatch, pool::BatchProbe, wire::Error>();
 }
 
 }  // namespace troupe

@@ -156,6 +156,7 @@ struct child_process {
   bool stopping = false;  // asked to exit: wait for it rather than kill it
   bool down = false;
   bool joined = false;  // completed its handshake
+  caf::error down_reason;  // why its connection closed
   std::optional<int> status;
   std::optional<std::chrono::steady_clock::time_point> exited_at;
   std::shared_ptr<child_stderr> stderr_lines;
@@ -256,10 +257,16 @@ void reap(manager_actor* self) {
         continue;
       }
       auto last = child.stderr_lines ? child.stderr_lines->last() : std::string{};
-      auto err = make_error(errc::worker_start_failed,
+      // SIGKILL that this node did not send (it sends one only when the handshake times out)
+      // came from outside, like a user or the OOM killer: no fault of the program's start-up.
+      bool killed_from_outside = *child.status == 128 + SIGKILL
+                                 && !is(child.down_reason, errc::handshake_timeout);
+      auto err = make_error(killed_from_outside ? errc::worker_lost : errc::worker_start_failed,
                             "worker process " + std::to_string(child.pid)
-                              + " exited with status " + std::to_string(*child.status)
-                              + " before joining"
+                              + (killed_from_outside
+                                   ? std::string{" was killed (SIGKILL) before joining"}
+                                   : " exited with status " + std::to_string(*child.status)
+                                       + " before joining")
                               + (last.empty() ? std::string{} : ": " + last));
       for (auto& rp : child.start_waiters)
         rp.deliver(err);
@@ -471,6 +478,7 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
       auto c = st.children.find(id);
       if (c != st.children.end()) {
         c->second.down = true;
+        c->second.down_reason = reason;
         // A child we did not ask to leave is fenced off for good: a stopped or partitioned
         // worker must not come back with late results.
         if (!c->second.stopping)

@@ -13,6 +13,7 @@
 
 #include "troupe/messages/config.hpp"
 #include "troupe/messages/pool.pb.h"
+#include "troupe/nodes/callback_thread.hpp"
 #include "troupe/nodes/connection.hpp"
 #include "troupe/nodes/log.hpp"
 #include "troupe/nodes/node_protocol.hpp"
@@ -36,6 +37,7 @@ constexpr double merge_target_ns = 2'000'000;
 constexpr uint32_t merge_max_items = 512;
 constexpr size_t merge_max_bytes = 1024 * 1024;
 constexpr size_t max_window = 32;
+
 // While work is pending the dispatcher looks at its deadlines and stuck workers this often.
 constexpr auto tick_interval = std::chrono::milliseconds{100};
 // How often a pool that waits for workers says so.
@@ -60,6 +62,8 @@ struct batch {
   std::chrono::milliseconds item_timeout{0};  // 0: none
   bool queued = false;    // sent while its worker was busy: its wait says nothing of the wire
   bool revoking = false;  // asked back from its worker, to run on an idle one
+  clock::time_point probed;  // when its worker last confirmed it has it (or it started)
+  bool probing = false;
 };
 
 struct dispatcher_state {
@@ -253,6 +257,11 @@ void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result) {
   auto b = take_batch(self, i);
   auto w = st.workers.find(worker);
   auto total = b.items;
+  if (result.batch_id() != id) {
+    requeue_front(self, std::move(b.jobs));
+    fence(self, worker, make_error(errc::protocol_error, "a result for another batch"), false);
+    return;
+  }
   if (result.timed_out_item() > 0) {
     // The worker's watchdog caught an item overrunning its timeout. That item fails; the rest
     // of the batch runs elsewhere; the worker, stuck in the task, is replaced.
@@ -268,12 +277,14 @@ void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result) {
     for (auto& j : b.jobs) {
       if (index >= offset && index < offset + j->count) {
         ++st.stats.timeouts;
+        bool own = st.own_children.count(worker) > 0;
         fail(self, j,
              make_error(errc::task_timeout,
-                        "task '" + j->task + "' (item " + std::to_string(j->first_index + index - offset)
+                        "task '" + j->task + "' (item "
+                          + std::to_string(j->first_index + index - offset)
                           + ") ran longer than its timeout of "
-                          + std::to_string(b.item_timeout.count())
-                          + " ms; its worker process was stopped and replaced"));
+                          + std::to_string(b.item_timeout.count()) + " ms; its worker "
+                          + (own ? "process was stopped and replaced" : "node was disconnected")));
       } else {
         again.push_back(j);
       }
@@ -285,14 +296,28 @@ void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result) {
   }
   // Everything from a worker is checked before it is used: a malformed reply is that worker's
   // failure, and its work runs elsewhere.
-  std::vector<std::string_view> records;
+  std::vector<std::string_view> records;  // whole records, to pass on
+  std::vector<std::string_view> values;   // their contents, to check
   records.reserve(total);
-  bool ok = items::read_records(result.results(), [&](std::string_view, std::string_view record) {
-    records.push_back(record);
-    return records.size() <= total;
-  });
+  values.reserve(total);
+  bool ok = items::read_records(result.results(),
+                                [&](std::string_view value, std::string_view record) {
+                                  records.push_back(record);
+                                  values.push_back(value);
+                                  return records.size() <= total;
+                                });
   for (auto& f : result.failures())
     ok = ok && f.index() < total;
+  if (ok && records.size() == total) {
+    // Each record must parse as its task's result (a failed item's record is empty).
+    size_t at = 0;
+    std::vector<bool> failed(total, false);
+    for (auto& f : result.failures())
+      failed[f.index()] = true;
+    for (auto& j : b.jobs)
+      for (uint32_t k = 0; k < j->count && ok; ++k, ++at)
+        ok = failed[at] || !j->check || j->check(values[at]);
+  }
   if (!ok || records.size() != total) {
     requeue_front(self, std::move(b.jobs));
     fence(self, worker, make_error(errc::corrupt_payload, "malformed results"), false);
@@ -336,8 +361,8 @@ void on_batch_error(dispatcher_actor* self, uint64_t id, const caf::error& err) 
   auto i = st.batches.find(id);
   if (i == st.batches.end())
     return;  // already re-dispatched when its worker went down
-  if (is(err, errc::revoked)) {
-    // Handed back unstarted: it runs on whichever worker is free first.
+  if (is(err, errc::revoked) && i->second.revoking) {
+    // Handed back unstarted, as asked: it runs on whichever worker is free first.
     ++st.stats.revoked;
     auto b = take_batch(self, i);
     requeue_front(self, std::move(b.jobs));
@@ -345,26 +370,17 @@ void on_batch_error(dispatcher_actor* self, uint64_t id, const caf::error& err) 
     notify_waiters(self);
     return;
   }
-  if (is(err, errc::node_down)) {
-    // Its node is being lost: peer_down re-dispatches the worker's batches, unless it came
-    // first, in which case nothing else will.
-    if (st.workers.count(i->second.worker) == 0)
-      worker_lost(self, i->second.worker, err);
-    return;
-  }
-  if (err == caf::sec::request_receiver_down) {
-    // The runner died but its process may live on: stop using it and retire the process.
-    auto worker = i->second.worker;
+  // Any other error is the worker's failure, not the task's (a task that raises is a result
+  // with failures): its link closing, its runner gone, a task it does not know, or a reply it
+  // made up. The worker is dropped and the batch runs elsewhere; a batch that fails this way
+  // on max_kills workers fails with the last reason.
+  auto worker = i->second.worker;
+  for (auto& j : i->second.jobs)
+    j->last_failure = err;
+  if (st.workers.count(worker) > 0)
     fence(self, worker, err, false);
-    if (st.batches.count(id) > 0)
-      worker_lost(self, worker, err);
-    return;
-  }
-  auto b = take_batch(self, i);
-  for (auto& j : b.jobs)
-    fail(self, j, err);
-  dispatch(self);
-  notify_waiters(self);
+  else
+    worker_lost(self, worker, err);
 }
 
 worker_slot* pick_worker(dispatcher_actor* self, const detail::job& next) {
@@ -383,7 +399,8 @@ worker_slot* pick_worker(dispatcher_actor* self, const detail::job& next) {
 }
 
 std::chrono::milliseconds timeout_of(const dispatcher_state& st, const detail::job& j) {
-  return j.timeout.count() >= 0 ? j.timeout : st.opts.task_timeout;
+  auto t = j.timeout.count() >= 0 ? j.timeout : st.opts.task_timeout;
+  return detail::is_unbounded(t) ? std::chrono::milliseconds{0} : t;
 }
 
 void send_batch(dispatcher_actor* self, worker_slot& w, std::vector<job_ptr> jobs) {
@@ -412,9 +429,15 @@ void send_batch(dispatcher_actor* self, worker_slot& w, std::vector<job_ptr> job
   if (w.order.empty())
     w.front_since = now;
   w.order.push_back(id);
-  st.batches.emplace(id, batch{std::move(jobs), w.node.id, now, count,
-                               std::max(item_timeout, std::chrono::milliseconds{0}), queued,
-                               false});
+  batch b;
+  b.jobs = std::move(jobs);
+  b.worker = w.node.id;
+  b.sent = now;
+  b.items = count;
+  b.item_timeout = std::max(item_timeout, std::chrono::milliseconds{0});
+  b.queued = queued;
+  b.probed = now;
+  st.batches.emplace(id, std::move(b));
   // No deadline on the request itself: the dispatcher's tick knows when the batch started
   // running, which the request's timer would not.
   self->request(w.runner, caf::infinite, std::move(msg))
@@ -438,8 +461,9 @@ void dispatch(dispatcher_actor* self) {
     if (!first->claim())  // cancelled just now
       continue;
     std::vector<job_ptr> jobs{first};
-    if (first->mergeable) {
-      // Merge queued submissions of the same task (and timeout) into this batch.
+    if (first->mergeable && st.item_ns.count(first->task) > 0) {
+      // Merge queued submissions of the same task (and timeout) into this batch; only once
+      // the task is measured: merged calls run one after another.
       auto limit = static_cast<uint32_t>(
         std::clamp(merge_target_ns / std::max(item_cost(st, first->task), 1.0), 1.0,
                    double{merge_max_items}));
@@ -468,19 +492,14 @@ void dispatch(dispatcher_actor* self) {
 
 // When a batch that started at `since` should have come back at the latest: an honest worker
 // reports a timed-out item itself after item_timeout; this is for workers that say nothing.
-std::optional<clock::time_point> deadline_of(const dispatcher_state& st, const batch& b,
-                                             clock::time_point since) {
-  auto grace = std::max(std::chrono::milliseconds{1000},
-                        std::chrono::duration_cast<std::chrono::milliseconds>(
-                          st.opts.min_batch_deadline / 10));
-  if (b.item_timeout.count() > 0)
-    return since + b.item_timeout * b.items + grace;
-  auto measured = st.item_ns.find(b.jobs.front()->task);
-  if (measured == st.item_ns.end() || st.opts.batch_deadline_factor <= 0)
+std::optional<clock::time_point> deadline_of(const batch& b, clock::time_point since) {
+  if (b.item_timeout.count() <= 0)
     return std::nullopt;
-  auto expected = std::chrono::nanoseconds{
-    static_cast<int64_t>(measured->second * b.items * st.opts.batch_deadline_factor)};
-  return since + std::max<clock::duration>(expected, st.opts.min_batch_deadline);
+  // In seconds as a double: items x a long timeout must not overflow the clock.
+  auto seconds = std::chrono::duration<double>(b.item_timeout).count() * b.items + 1.0;
+  if (seconds >= std::chrono::duration<double>(detail::unbounded_wait).count())
+    return std::nullopt;
+  return since + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
 }
 
 void check_deadlines(dispatcher_actor* self, clock::time_point now) {
@@ -493,7 +512,7 @@ void check_deadlines(dispatcher_actor* self, clock::time_point now) {
     auto b = st.batches.find(w.order.front());
     if (b == st.batches.end())
       continue;
-    auto deadline = deadline_of(st, b->second, w.front_since);
+    auto deadline = deadline_of(b->second, w.front_since);
     if (deadline && now > *deadline)
       silent.emplace_back(kv.first, b->second.jobs.front()->task);
   }
@@ -502,6 +521,54 @@ void check_deadlines(dispatcher_actor* self, clock::time_point now) {
           make_error(errc::worker_lost, "no answer for a batch of '" + task
                                           + "' long past its deadline"),
           false);
+}
+
+// A worker may keep heartbeating while its runner takes batches and never answers: a batch
+// running for a probe interval is asked after; a runner that does not answer within another
+// interval, or says it has no such batch, loses its worker.
+void probe_running_batches(dispatcher_actor* self, clock::time_point now) {
+  auto& st = self->state;
+  auto interval = st.opts.probe_interval;
+  if (interval.count() <= 0)
+    return;
+  for (auto& kv : st.workers) {
+    auto& w = kv.second;
+    if (w.order.empty())
+      continue;
+    auto id = w.order.front();
+    auto b = st.batches.find(id);
+    if (b == st.batches.end() || b->second.probing
+        || now - std::max(b->second.probed, w.front_since) < interval)
+      continue;
+    b->second.probing = true;
+    pool::BatchProbe probe;
+    probe.set_batch_id(id);
+    auto worker = kv.first;
+    self->request(w.runner, interval, std::move(probe))
+      .then(
+        [self, id, worker](const pool::BatchProbe& answer) {
+          auto& st = self->state;
+          auto b = st.batches.find(id);
+          if (b == st.batches.end())
+            return;
+          b->second.probing = false;
+          b->second.probed = clock::now();
+          if (!answer.held() || answer.batch_id() != id)
+            fence(self, worker,
+                  make_error(errc::worker_lost, "its runner no longer has a batch it was given"),
+                  false);
+        },
+        [self, id, worker](const caf::error& err) {
+          auto& st = self->state;
+          auto b = st.batches.find(id);
+          if (b == st.batches.end())
+            return;
+          fence(self, worker,
+                make_error(errc::worker_lost,
+                           "its runner did not answer a probe (" + describe(err) + ")"),
+                false);
+        });
+  }
 }
 
 // An idle worker takes a batch still waiting on a busy one (the last sent there), once the
@@ -546,9 +613,16 @@ void report_waiting(dispatcher_actor* self, clock::time_point now) {
   for (auto& w : st.worker_waiters)
     wanted = std::max(wanted, w.first);
   bool starved = has_work(st) && st.workers.empty();
-  if (!starved && st.workers.size() >= wanted)
-    return;
   if (now - st.last_waiting_notice < waiting_notice_interval)
+    return;
+  if (!st.drained_waiters.empty() && !starved) {
+    // Someone waits in join(): say what it waits for.
+    st.last_waiting_notice = now;
+    log::get().info("pool: join waits for {} queued and {} running batches", st.queue.size(),
+                    st.batches.size());
+    return;
+  }
+  if (!starved && st.workers.size() >= wanted)
     return;
   st.last_waiting_notice = now;
   std::string where;
@@ -583,6 +657,7 @@ void on_tick(dispatcher_actor* self) {
   st.ticking = false;
   auto now = clock::now();
   check_deadlines(self, now);
+  probe_running_batches(self, now);
   revoke_waiting_batches(self, now);
   report_waiting(self, now);
   check_starvation(self, now);
@@ -645,7 +720,10 @@ void start_worker(dispatcher_actor* self, bool replacement) {
       [self](caf::error& err) {
         auto& st = self->state;
         --st.starting;
-        ++st.start_failures;
+        // Only failures of the start-up itself count; a worker killed from outside while it
+        // started is simply started again.
+        if (!is(err, errc::worker_lost))
+          ++st.start_failures;
         log::get().error("pool: cannot start a worker process: {}", describe(err));
         if (st.start_failures >= st.opts.max_start_failures) {
           // Retrying would only fail again: say why, once, to everyone waiting.
@@ -688,13 +766,17 @@ void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason,
         again.push_back(j);
         continue;
       }
+      if (!j->last_failure)
+        j->last_failure = reason;
       ++j->kills;
       if (j->kills >= st.opts.max_kills) {
         fail(self, j,
              make_error(errc::worker_lost,
-                        "task '" + j->task + "' (item " + item_range(*j)
-                          + ") was running on a worker process that died "
-                          + std::to_string(j->kills) + " times; giving up"));
+                        "task '" + j->task + "' (item " + item_range(*j) + ") lost "
+                          + std::to_string(j->kills)
+                          + " workers that were running it (died, dropped, or failed it); giving "
+                            "up. Last: "
+                          + describe(j->last_failure ? j->last_failure : reason)));
       } else {
         j->suspect = true;
         j->mergeable = false;
@@ -723,6 +805,12 @@ void on_peer_down(dispatcher_actor* self, const peer_down& down) {
 }
 
 caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_options opts) {
+  // Workers learn this actor's address (it sends them batches): whatever else they send it is
+  // dropped, and said once in a while, not once per message.
+  self->set_default_handler([](caf::scheduled_actor*, caf::message_view& msg) -> caf::result<caf::message> {
+    log::rejected("message to the process pool", msg.content().stringify());
+    return caf::sec::unexpected_message;
+  });
   auto& st = self->state;
   st.manager = std::move(manager);
   st.opts = opts;
@@ -828,12 +916,18 @@ process_pool::process_pool(node& n, pool_options opts) : node_(n), opts_(opts) {
       "a process pool with no worker processes (workers = 0) needs worker nodes, but this node "
       "does not listen for them: start worker processes (--workers N) or listen for worker "
       "nodes (--listen ADDR:PORT, then run the program with --join ADDR:PORT)");
+  callbacks_ = detail::callback_thread::start();
   dispatcher_ = n.system().spawn(dispatcher, n.manager(), opts_);
 }
 
 process_pool::~process_pool() {
   if (!joined_)
     join();
+  callbacks_->stop();
+}
+
+detail::callback_executor process_pool::callback_executor() const {
+  return callbacks_->executor();
 }
 
 bool process_pool::wait_for_workers(size_t n, std::chrono::milliseconds timeout) {
@@ -881,6 +975,8 @@ bool process_pool::join_within(std::optional<std::chrono::milliseconds> timeout)
     return true;
   caf::scoped_actor self{node_.system()};
   std::optional<std::vector<peer>> children;
+  if (timeout && detail::is_unbounded(*timeout))
+    timeout.reset();
   auto request = timeout ? self->request(dispatcher_, *timeout, join_atom::value)
                          : self->request(dispatcher_, caf::infinite, join_atom::value);
   std::move(request).receive([&](std::vector<peer>& ps) { children = std::move(ps); },

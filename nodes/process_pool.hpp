@@ -37,7 +37,9 @@
 // pool says so on the log every few seconds, with where they should connect.
 //
 // Thread-safety: every member function may be called from any non-actor thread. Callbacks and
-// done-callbacks of futures run on the pool's dispatcher actor: keep them short.
+// done-callbacks of futures run on the pool's own callback thread, one at a time in completion
+// order: a slow one delays the callbacks after it, never dispatch; one may block on another
+// future or call the pool.
 #pragma once
 
 #include <atomic>
@@ -68,13 +70,13 @@ struct pool_options {
   bool respawn = true;
   /// A task in flight on this many worker deaths fails instead of being retried.
   unsigned max_kills = 3;
-  /// Longest time one item may run (0: no limit); per call: task_options::timeout.
+  /// Longest time one item may run (0, or a century and more: no limit); per call:
+  /// task_options::timeout.
   std::chrono::milliseconds task_timeout{0};
-  /// Without a task timeout, a batch that has run for batch_deadline_factor times its measured
-  /// cost, and at least min_batch_deadline, means its worker stopped answering: the worker is
-  /// fenced off and the batch runs elsewhere. Tasks never measured have no such deadline.
-  std::chrono::milliseconds min_batch_deadline{std::chrono::seconds{30}};
-  double batch_deadline_factor = 50;
+  /// A batch running this long is probed: its worker's runner must say, within the same
+  /// time, that it still has it (it answers while the task runs), or the worker is dropped and
+  /// the batch runs elsewhere. This catches a worker that heartbeats but stopped working.
+  std::chrono::milliseconds probe_interval{std::chrono::seconds{5}};
   /// Start-up failures of worker processes in a row after which the pool gives up.
   unsigned max_start_failures = 3;
   /// Work that has had no worker (none ready, none starting) this long fails (0: wait forever).
@@ -104,6 +106,8 @@ struct pool_stats {
 
 namespace detail {
 
+class callback_thread;
+
 /// What a batch of one submission came back with (on the dispatcher's thread).
 struct job_result {
   std::string results;  // Items: one record per argument
@@ -121,6 +125,10 @@ struct job {
   bool suspect = false;  // was in flight on a dead worker: runs alone from now on
   bool mergeable = false;  // may share a batch with other submissions (apply_async)
   std::function<void(job_result&&)> done;
+  /// Whether one result record parses as the task's result type: a worker's reply is checked
+  /// with it before anything of it is used.
+  bool (*check)(std::string_view record) = nullptr;
+  caf::error last_failure;  // why it last had to run again
 
   // queued -> sent (by the dispatcher), or queued -> cancelled (by future::cancel, any thread).
   enum phase_t : int { queued, sent, cancelled };
@@ -144,6 +152,16 @@ inline std::function<bool()> canceller_for(const job_ptr& j) {
     auto j = weak.lock();
     return j && j->cancel();
   };
+}
+
+template <class R>
+bool parses_as(std::string_view record) {
+  if constexpr (std::is_void<R>::value) {
+    return true;
+  } else {
+    R value{};
+    return items::codec<R>::parse(record, value);
+  }
 }
 
 template <class R>
@@ -190,7 +208,7 @@ public:
   std::vector<R> map(const std::string& task, const std::vector<A>& inputs,
                      size_t chunksize = 0, task_options call = {}) {
     check_types<A, R>(task);
-    auto chunks = submit_chunks<A>(task, inputs, chunksize, call);
+    auto chunks = submit_chunks<A, R>(task, inputs, chunksize, call);
     for (auto& chunk : chunks)
       chunk.result.state()->wait();
     std::vector<R> out;
@@ -216,11 +234,12 @@ public:
                                                      size_t chunksize = 1,
                                                      task_options call = {}) {
     check_types<A, R>(task);
-    auto chunks = submit_chunks<A>(task, inputs, chunksize == 0 ? 1 : chunksize, call);
+    auto chunks = submit_chunks<A, R>(task, inputs, chunksize == 0 ? 1 : chunksize, call);
     std::vector<future<std::vector<R>>> out;
     for (auto& chunk : chunks) {
       auto typed = make_pending_future<std::vector<R>>();
       typed.state()->set_canceller(detail::canceller_for(chunk.job));
+      typed.state()->set_callback_executor(callback_executor());
       chunk.result.add_done_callback([typed, task, c = chunk](const future<detail::job_result>&) {
         try {
           std::vector<R> values;
@@ -265,7 +284,9 @@ public:
     j->count = 1;
     j->mergeable = true;
     j->timeout = call.timeout.value_or(std::chrono::milliseconds{-1});
+    j->check = detail::parses_as<R>;
     fut.state()->set_canceller(detail::canceller_for(j));
+    fut.state()->set_callback_executor(callback_executor());
     items::append(j->args, arg);
     j->done = [state = fut.state(), task](detail::job_result&& r) {
       if (r.error) {
@@ -338,7 +359,7 @@ private:
 
   size_t auto_chunksize(size_t items) const;
 
-  template <class A>
+  template <class A, class R>
   std::vector<chunk> submit_chunks(const std::string& task, const std::vector<A>& inputs,
                                    size_t chunksize, const task_options& call) {
     if (chunksize == 0)
@@ -353,6 +374,7 @@ private:
       j->task = task;
       j->first_index = static_cast<uint32_t>(i);
       j->timeout = call.timeout.value_or(std::chrono::milliseconds{-1});
+      j->check = detail::parses_as<R>;
       while (i < inputs.size() && j->count < chunksize && j->args.size() < max_chunk_bytes) {
         items::append(j->args, inputs[i++]);
         ++j->count;
@@ -390,6 +412,7 @@ private:
 
   void submit(std::vector<detail::job_ptr> jobs);
   bool join_within(std::optional<std::chrono::milliseconds> timeout);
+  detail::callback_executor callback_executor() const;
   void keep_final_stats();
   void stop_children(const std::vector<peer>& children, std::chrono::milliseconds grace);
 
@@ -399,6 +422,7 @@ private:
   // Set once joined or terminated: the dispatcher is gone, submissions fail at once.
   std::atomic<bool> joined_{false};
   pool_stats final_stats_;
+  std::shared_ptr<detail::callback_thread> callbacks_;  // runs the futures' done-callbacks
 };
 
 }  // namespace troupe

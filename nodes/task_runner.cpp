@@ -1,5 +1,6 @@
 #include "troupe/nodes/task_runner.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "troupe/actors/future.hpp"
 #include "troupe/messages/pool.pb.h"
 #include "troupe/nodes/log.hpp"
 
@@ -79,6 +81,14 @@ using runner_actor = caf::stateful_actor<runner_state>;
 
 void start_next(runner_actor* self);
 
+// The batch's per-item timeout; 0 for none (also for values too large to mean anything).
+std::chrono::milliseconds item_timeout(const pool::TaskBatch& batch) {
+  constexpr uint64_t unbounded_ms =
+    std::chrono::duration_cast<std::chrono::milliseconds>(detail::unbounded_wait).count();
+  auto ms = batch.item_timeout_ms();
+  return std::chrono::milliseconds{ms < unbounded_ms ? static_cast<int64_t>(ms) : 0};
+}
+
 void schedule_check(runner_actor* self, uint64_t batch_id, std::chrono::nanoseconds after) {
   self->delayed_send(self, std::max(after, std::chrono::nanoseconds{std::chrono::milliseconds{1}}),
                      check_atom::value, batch_id);
@@ -91,7 +101,7 @@ void check_timeout(runner_actor* self, uint64_t batch_id) {
     return;
   auto item = st.progress->item.load(std::memory_order_acquire);
   auto started = std::chrono::nanoseconds{st.progress->started_ns.load(std::memory_order_relaxed)};
-  auto limit = std::chrono::milliseconds{st.running->batch.item_timeout_ms()};
+  auto limit = item_timeout(st.running->batch);
   auto ran = std::chrono::nanoseconds{now_ns()} - started;
   if (ran < limit) {
     schedule_check(self, batch_id, limit - ran);
@@ -122,10 +132,10 @@ void start_next(runner_actor* self) {
   st.running = std::move(st.queue.front());
   st.queue.pop_front();
   auto id = st.running->batch.batch_id();
-  if (auto timeout = st.running->batch.item_timeout_ms(); timeout > 0) {
+  if (auto timeout = item_timeout(st.running->batch); timeout.count() > 0) {
     st.progress->started_ns.store(now_ns(), std::memory_order_relaxed);
     st.progress->item.store(0, std::memory_order_release);
-    schedule_check(self, id, std::chrono::milliseconds{timeout});
+    schedule_check(self, id, timeout);
   }
   auto finished = [self, id](caf::expected<pool::ResultBatch> outcome) {
     auto& st = self->state;
@@ -165,6 +175,15 @@ caf::behavior task_runner(runner_actor* self) {
         }
       }
       // Running or done already: nothing to give back.
+    },
+    [self](pool::BatchProbe& probe) {
+      auto& st = self->state;
+      auto id = probe.batch_id();
+      bool held = (st.running && st.running->batch.batch_id() == id)
+                  || std::any_of(st.queue.begin(), st.queue.end(),
+                                 [id](const queued_batch& q) { return q.batch.batch_id() == id; });
+      probe.set_held(held);
+      return probe;
     },
     [self](check_atom, uint64_t batch_id) { check_timeout(self, batch_id); },
     [](quit_atom) {

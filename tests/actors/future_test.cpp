@@ -214,4 +214,12 @@ TEST(Future, AsCompletedOfNothingYieldsNothing) {
   EXPECT_EQ(steps, 0u);
 }
 
+TEST(Future, ADefaultConstructedFutureIsAnErrorNotACrash) {
+  troupe::future<int> none;
+  EXPECT_FALSE(none.valid());
+  EXPECT_THROW(static_cast<void>(none.done()), std::logic_error);
+  EXPECT_THROW(static_cast<void>(none.result()), std::logic_error);
+  EXPECT_THROW(static_cast<void>(none.cancel()), std::logic_error);
+}
+
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "head_fixture.hpp"
 #include "subprocess.hpp"
+#include "troupe/messages/items.hpp"
 #include "troupe/messages/pool.pb.h"
 #include "troupe/nodes/process_pool.hpp"
 #include "troupe/nodes/task_runner.hpp"
@@ -357,17 +358,115 @@ TEST_F(PoolRobustness, AWorkerThatHeartbeatsButNeverAnswersIsFencedAtTheDeadline
   EXPECT_EQ(work.get(), (std::vector<int64_t>{0, 1, 4, 9}));
 }
 
-TEST_F(PoolRobustness, WithoutATimeoutASilentWorkerIsFencedPastItsMeasuredDeadline) {
+TEST_F(PoolRobustness, WithoutATimeoutASilentWorkerIsFoundByItsProbeAndDropped) {
   auto endpoint = listen();
-  troupe::process_pool pool{head, {.workers = 1, .min_batch_deadline = 1s}};
+  troupe::process_pool pool{head, {.workers = 1, .probe_interval = 500ms}};
   ASSERT_TRUE(pool.wait_for_workers(1, 30s));
-  // The honest child measures the task; then the silent node joins and gets batches too.
-  EXPECT_EQ(pool.map<int64_t>("square", iota(4), 1).size(), 4u);
   rogue_worker mute{endpoint, silent_runner};
   ASSERT_TRUE(pool.wait_for_workers(2, 30s));
   auto squares = pool.map<int64_t>("square", iota(40), 1);
   EXPECT_EQ(squares.back(), 39 * 39);
   EXPECT_EQ(pool.stats().fenced, 1u);
+}
+
+// Workers whose replies are wrong in ways a careless or hostile peer would make them.
+caf::behavior revoked_runner(caf::event_based_actor*) {  // "revoked", never asked to
+  return {[](const troupe::pool::TaskBatch&) -> caf::result<troupe::pool::ResultBatch> {
+    return troupe::make_error(errc::revoked, "not asked");
+  }};
+}
+caf::behavior erring_runner(caf::event_based_actor*) {  // an error instead of results
+  return {[](const troupe::pool::TaskBatch&) -> caf::result<troupe::pool::ResultBatch> {
+    return troupe::make_error(errc::unknown_task, "no such task here");
+  }};
+}
+caf::behavior garbling_runner(caf::event_based_actor*) {  // records that do not parse
+  return {[](const troupe::pool::TaskBatch& batch) {
+    troupe::pool::ResultBatch result;
+    result.set_batch_id(batch.batch_id());
+    for (uint32_t i = 0; i < batch.count(); ++i)
+      troupe::items::append(*result.mutable_results(), std::string{"\xff\xff\xff"});
+    return result;
+  }};
+}
+caf::behavior misaddressing_runner(caf::event_based_actor*) {  // another batch's id
+  return {[](const troupe::pool::TaskBatch& batch) {
+    troupe::pool::ResultBatch result;
+    result.set_batch_id(batch.batch_id() + 1000);
+    for (uint32_t i = 0; i < batch.count(); ++i)
+      troupe::items::append(*result.mutable_results(), int64_t{666});
+    return result;
+  }};
+}
+
+TEST_F(PoolRobustness, AWorkerWithWrongRepliesIsDroppedAndItsWorkRunsElsewhere) {
+  auto endpoint = listen();
+  std::vector<std::pair<const char*, caf::behavior (*)(caf::event_based_actor*)>> liars{
+    {"revoked unasked", revoked_runner},
+    {"an error reply", erring_runner},
+    {"unreadable records", garbling_runner},
+    {"another batch's id", misaddressing_runner}};
+  for (auto& [what, runner] : liars) {
+    SCOPED_TRACE(what);
+    troupe::process_pool pool{head, {.workers = 1}};
+    rogue_worker liar{endpoint, runner};
+    ASSERT_TRUE(pool.wait_for_workers(2, 30s));
+    auto squares = pool.map<int64_t>("square", iota(8), 1);
+    for (size_t i = 0; i < squares.size(); ++i)
+      EXPECT_EQ(squares[i], static_cast<int64_t>(i * i));
+    EXPECT_EQ(pool.stats().fenced, 1u);
+  }
+}
+
+TEST_F(PoolRobustness, TimeoutsTooLongToMeanAnythingMeanNoLimit) {
+  troupe::process_pool pool{head, {.workers = 1, .task_timeout = std::chrono::milliseconds::max()}};
+  EXPECT_EQ(pool.map<int64_t>("sleep_ms", std::vector<int64_t>{5, 5, 5}, 2),
+            (std::vector<int64_t>{5, 5, 5}));
+  auto f = pool.apply_async<int64_t>("sleep_ms", int64_t{100},
+                                     troupe::task_options{.timeout = std::chrono::hours{24 * 365 * 1000}});
+  EXPECT_EQ(f.result(std::chrono::hours::max()), 100);
+  std::vector<troupe::future<int64_t>> one{pool.apply_async<int64_t>("square", int64_t{3})};
+  for (auto& g : troupe::as_completed(one, std::chrono::milliseconds::max()))
+    EXPECT_EQ(g.result(), 9);
+  pool.close();
+  EXPECT_TRUE(pool.join(std::chrono::milliseconds::max()));
+  EXPECT_EQ(pool.stats().timeouts, 0u);
+}
+
+TEST_F(PoolRobustness, ACallbackMayWaitForAnotherCallWithoutFreezingThePool) {
+  troupe::process_pool pool{head, {.workers = 2}};
+  auto later = pool.apply_async<int64_t>("sleep_ms", int64_t{600});
+  std::promise<int64_t> seen;
+  auto sooner = pool.apply_async<int64_t>("sleep_ms", int64_t{100});
+  sooner.add_done_callback([&](const troupe::future<int64_t>&) {
+    seen.set_value(later.result());  // blocks this callback until the other call is done
+  });
+  auto in_callback = seen.get_future();
+  ASSERT_EQ(in_callback.wait_for(30s), std::future_status::ready) << "the pool froze";
+  EXPECT_EQ(in_callback.get(), 600);
+  EXPECT_EQ(sooner.result(1s), 100);
+}
+
+TEST_F(PoolRobustness, AsCompletedTakesTheTemporaryVectorOfImapUnordered) {
+  troupe::process_pool pool{head, {.workers = 2}};
+  int64_t sum = 0;
+  for (auto& chunk : troupe::as_completed(pool.imap_unordered<int64_t>("square", iota(10), 3), 30s))
+    for (auto v : chunk.result())
+      sum += v;
+  EXPECT_EQ(sum, 285);
+}
+
+TEST_F(PoolRobustness, CallsOfATaskNotYetMeasuredAreNotMergedIntoOneSerialBatch) {
+  troupe::process_pool pool{head, {.workers = 2}};
+  std::vector<troupe::future<int64_t>> calls;
+  for (int i = 0; i < 8; ++i)  // before the workers are up: all of them wait in the queue
+    calls.push_back(pool.apply_async<int64_t>("sleep_ms", int64_t{200}));
+  for (auto& f : calls)
+    EXPECT_EQ(f.result(30s), 200);
+  auto per_worker = pool.stats().items_per_worker;
+  ASSERT_EQ(per_worker.size(), 2u);
+  for (auto& [name, items] : per_worker)
+    EXPECT_GE(items, 2u) << name;
 }
 
 }  // namespace
