@@ -40,6 +40,8 @@ if [[ $engine == podman && -z ${CONTAINERS_CONF:-} ]]; then
     printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
       "$nofile" "$nofile" "$nproc" "$nproc"
     command -v runc >/dev/null && printf '[engine]\nruntime = "runc"\n'
+    # netavark + aardvark-dns: workers resolve the head by name (CNI's bridge does not).
+    printf '[network]\nnetwork_backend = "netavark"\n'
   } >"$cache/containers.conf"
   export CONTAINERS_CONF=$cache/containers.conf
 fi

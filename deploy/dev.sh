@@ -19,7 +19,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-protobuf python3-matplotlib
   clang libclang-rt-14-dev
-  podman runc podman-compose debootstrap iproute2 procps openssl
+  podman runc podman-compose netavark aardvark-dns catatonit debootstrap iproute2 procps openssl
 )
 
 install_packages() {

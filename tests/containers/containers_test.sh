@@ -82,7 +82,9 @@ pm() { timeout 120 podman "$@"; }
 mkdir -p "$cache"
 nofile=$(ulimit -Hn); [[ $nofile == unlimited ]] && nofile=1048576
 nproc=$(ulimit -Hu); [[ $nproc == unlimited || $nproc -gt 32768 ]] && nproc=32768
-printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n[engine]\nruntime = "runc"\n' \
+# netavark (with aardvark-dns) rather than CNI, whose bridge has no name resolution without a
+# plugin Debian does not install: workers must resolve the head by its service name.
+printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n[engine]\nruntime = "runc"\n[network]\nnetwork_backend = "netavark"\n' \
   "$nofile" "$nofile" "$nproc" "$nproc" >"$cache/containers.conf"
 export CONTAINERS_CONF=$cache/containers.conf
 # A runtime that is installed but cannot work here is no runtime: skip, saying why. Inside a
@@ -220,7 +222,8 @@ part_compose() {
     || fail "podman-compose up failed"
   note "podman-compose up returned after $((SECONDS - t0)) s"
   wait_for 120 "the head to start rendering" logs_have "$head" "^rendering on 3 worker" \
-    || fail "3 workers did not join the head: $(pm logs "$head" 2>&1 | tail -n 5)"
+    || fail "3 workers did not join the head: $(pm logs "$head" 2>&1 | tail -n 5)
+--- a worker's log: $(pm logs "${project}_worker_1" 2>&1 | tail -n 5)"
   note "cluster up (3 workers joined) $((SECONDS - t0)) s after 'up'"
   wait_for 180 "the head to finish" exited "$head" || fail "the head did not finish in time"
   pm logs "$head" >"$work/compose-head.log" 2>&1
@@ -318,7 +321,7 @@ part_kube() {
       "$top/deploy/k8s/config-podman.yaml" >"$work/config.yaml"
   local t0=$SECONDS head=troupe-head-pod-0-head victim=troupe-worker-pod-1-worker
   pm kube play --network "$kube_net" --configmap "$work/config.yaml" "$kube_yaml" \
-    >"$work/kube.log" 2>&1 || fail "podman kube play failed"
+    >"$work/kube.log" 2>&1 || fail "podman kube play failed: $(tail -n 5 "$work/kube.log")"
   note "podman kube play returned after $((SECONDS - t0)) s"
   wait_for 120 "the head to start rendering" logs_have "$head" "^rendering on 3 worker" \
     || fail "3 workers did not join the head: $(pm logs "$head" 2>&1 | tail -n 5)"
