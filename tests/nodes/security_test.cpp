@@ -471,13 +471,21 @@ bool can_switch_users() {
   return geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0;
 }
 
+// Runs args as uid 65534 from a copy of the program in that user's home: the build tree may lie
+// under a directory the other user cannot enter (a clone in /root, a container's /project).
 troupe::test::subprocess start_as_other_user(const fresh_home& home,
                                              const std::vector<std::string>& args) {
+  auto program = home.dir + "/" + std::filesystem::path{args.front()}.filename().string();
+  std::error_code copied;
+  std::filesystem::copy_file(args.front(), program,
+                             std::filesystem::copy_options::overwrite_existing, copied);
+  chmod(program.c_str(), 0755);
   std::vector<std::string> argv{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
                                 "--clear-groups", "/usr/bin/env"};
   auto env = home.env();
   argv.insert(argv.end(), env.begin(), env.end());
-  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back(program);
+  argv.insert(argv.end(), args.begin() + 1, args.end());
   return troupe::test::start(argv);
 }
 
