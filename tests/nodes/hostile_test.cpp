@@ -236,6 +236,11 @@ std::chrono::milliseconds cpu_time(pid_t pid) {
 }
 
 TEST(HostileLimits, AtTheDescriptorLimitTheHeadPausesAcceptingAndServesAgainLater) {
+#if defined(__SANITIZE_ADDRESS__)
+  // At the descriptor limit the sanitizers' own runtime fails too (UBSan's vptr check then
+  // reports objects it cannot inspect): this runs in the unsanitized suite.
+  GTEST_SKIP() << "not meaningful under the sanitizers, whose runtime needs descriptors too";
+#endif
   auto head = troupe::test::start({troupe::test::self_path(), "head-for-test", "--workers", "0",
                                    "--listen", "127.0.0.1:0", "--log-level", "warn"});
   ASSERT_TRUE(head.read_until("ready", 20s)) << head.output;
