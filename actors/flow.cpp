@@ -21,7 +21,7 @@ struct consumer_link {
   caf::actor handle;
   uint32_t credit = 0;
   std::deque<caf::message> unacked;  // sent, not yet acknowledged: re-sent if the consumer dies
-  bool flushed = false;               // asked to acknowledge everything sent so far
+  bool flushed = false;              // asked to acknowledge everything sent so far
 };
 
 struct producer_state {
@@ -135,36 +135,35 @@ caf::behavior producer_impl(caf::event_based_actor* self,
     pump(self, *st);
   });
   return {
-    [self, st](subscribe_atom, caf::actor consumer) {
-      // A second subscribe of a known consumer must not grant it a second window.
-      if (find_link(*st, consumer.address()) != nullptr)
-        return;
-      auto& link = add_link(self, *st, std::move(consumer));
-      self->send(link.handle, Offer{});
-    },
-    [self, st](const Demand& demand) {
-      auto sender = caf::actor_cast<caf::actor>(self->current_sender());
-      if (!sender)
-        return;
-      // A Demand without a prior subscribe is a consumer joining on its own.
-      auto& link = add_link(self, *st, std::move(sender));
-      for (uint32_t n = demand.acknowledged(); n > 0 && !link.unacked.empty(); --n)
-        link.unacked.pop_front();
-      link.credit += demand.credit();
-      pump(self, *st);
-    },
-    [self, st](produce_atom) {
-      st->pacing = false;
-      pump(self, *st);
-    },
+      [self, st](subscribe_atom, caf::actor consumer) {
+        // A second subscribe of a known consumer must not grant it a second window.
+        if (find_link(*st, consumer.address()) != nullptr)
+          return;
+        auto& link = add_link(self, *st, std::move(consumer));
+        self->send(link.handle, Offer{});
+      },
+      [self, st](const Demand& demand) {
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        if (!sender)
+          return;
+        // A Demand without a prior subscribe is a consumer joining on its own.
+        auto& link = add_link(self, *st, std::move(sender));
+        for (uint32_t n = demand.acknowledged(); n > 0 && !link.unacked.empty(); --n)
+          link.unacked.pop_front();
+        link.credit += demand.credit();
+        pump(self, *st);
+      },
+      [self, st](produce_atom) {
+        st->pacing = false;
+        pump(self, *st);
+      },
   };
 }
 
 class consumer_core {
 public:
   consumer_core(consumer_options opts, end_handler on_end)
-    : window(std::max<uint32_t>(1, opts.window)), on_end(std::move(on_end)) {
-  }
+      : window(std::max<uint32_t>(1, opts.window)), on_end(std::move(on_end)) {}
 
   void end(const caf::error& reason) {
     if (ended)
@@ -211,39 +210,38 @@ caf::message_handler consumer_protocol(caf::event_based_actor* self,
   self->set_down_handler([self, core](caf::down_msg& msg) {
     if (msg.source != core->producer.address())
       return;
-    auto reason = make_error(errc::stream_aborted,
-                             "producer terminated before the end of the stream: "
-                               + describe(msg.reason));
+    auto reason =
+        make_error(errc::stream_aborted,
+                   "producer terminated before the end of the stream: " + describe(msg.reason));
     core->end(reason);
     self->quit(reason);
   });
   return {
-    // From subscribe(): watch the producer before its Offer, so that a producer that is gone
-    // already ends this consumer instead of leaving it waiting.
-    [self, core](subscribe_atom, caf::actor& producer) {
-      if (!core->producer) {
-        core->producer = producer;
-        self->monitor(producer);
-      }
-    },
-    [self, core](const Offer&) {
-      auto producer = caf::actor_cast<caf::actor>(self->current_sender());
-      if (!producer)
-        return;
-      if (core->producer != producer) {
-        core->producer = std::move(producer);
-        self->monitor(core->producer);
-      }
-      Demand demand;
-      demand.set_credit(core->window);
-      self->send(core->producer, std::move(demand));
-    },
-    [self, core](const Flush&) { acknowledge(self, *core); },
-    [self, core](const EndOfStream& eos) {
-      core->end(eos.error().empty() ? caf::error{}
-                                    : make_error(errc::task_failed, eos.error()));
-      self->quit();
-    },
+      // From subscribe(): watch the producer before its Offer, so that a producer that is gone
+      // already ends this consumer instead of leaving it waiting.
+      [self, core](subscribe_atom, caf::actor& producer) {
+        if (!core->producer) {
+          core->producer = producer;
+          self->monitor(producer);
+        }
+      },
+      [self, core](const Offer&) {
+        auto producer = caf::actor_cast<caf::actor>(self->current_sender());
+        if (!producer)
+          return;
+        if (core->producer != producer) {
+          core->producer = std::move(producer);
+          self->monitor(core->producer);
+        }
+        Demand demand;
+        demand.set_credit(core->window);
+        self->send(core->producer, std::move(demand));
+      },
+      [self, core](const Flush&) { acknowledge(self, *core); },
+      [self, core](const EndOfStream& eos) {
+        core->end(eos.error().empty() ? caf::error{} : make_error(errc::task_failed, eos.error()));
+        self->quit();
+      },
   };
 }
 

@@ -73,13 +73,13 @@ caf::message_handler consumer_protocol(caf::event_based_actor* self,
 template <class T>
 caf::behavior producer(caf::event_based_actor* self, source<T> next, producer_options opts) {
   return detail::producer_impl(
-    self,
-    [next = std::move(next)]() -> std::optional<caf::message> {
-      if (auto item = next())
-        return caf::make_message(std::move(*item));
-      return std::nullopt;
-    },
-    opts);
+      self,
+      [next = std::move(next)]() -> std::optional<caf::message> {
+        if (auto item = next())
+          return caf::make_message(std::move(*item));
+        return std::nullopt;
+      },
+      opts);
 }
 
 /// The consumer's behavior, for actors spawned by name (e.g. on another node).

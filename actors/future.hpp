@@ -21,8 +21,8 @@
 #pragma once
 
 #include <chrono>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -45,9 +45,7 @@ namespace troupe {
 /// (remote task failures, lost workers, cancellation).
 class task_error : public std::runtime_error {
 public:
-  explicit task_error(caf::error err)
-    : std::runtime_error(describe(err)), error_(std::move(err)) {
-  }
+  explicit task_error(caf::error err) : std::runtime_error(describe(err)), error_(std::move(err)) {}
   const caf::error& error() const noexcept {
     return error_;
   }
@@ -246,8 +244,7 @@ public:
   using state_ptr = std::shared_ptr<detail::future_state<T>>;
 
   future() = default;
-  explicit future(state_ptr state) : state_(std::move(state)) {
-  }
+  explicit future(state_ptr state) : state_(std::move(state)) {}
 
   bool valid() const noexcept {
     return state_ != nullptr;
@@ -274,9 +271,10 @@ public:
   T result(std::chrono::duration<Rep, Period> timeout) const {
     if (!checked_state().wait_for(timeout))
       throw timeout_error{
-        "the result was not ready within "
-        + std::to_string(std::chrono::duration_cast<std::chrono::duration<double>>(timeout).count())
-        + " s"};
+          "the result was not ready within "
+          + std::to_string(
+              std::chrono::duration_cast<std::chrono::duration<double>>(timeout).count())
+          + " s"};
     return outcome();
   }
 
@@ -321,8 +319,9 @@ public:
 private:
   detail::future_state<T>& checked_state() const {
     if (!state_)
-      throw std::logic_error("troupe::future: this future has no work behind it (it was "
-                             "default-constructed or moved from)");
+      throw std::logic_error(
+          "troupe::future: this future has no work behind it (it was "
+          "default-constructed or moved from)");
     return *state_;
   }
 
@@ -344,21 +343,21 @@ template <class T>
 class as_completed {
 public:
   explicit as_completed(const std::vector<future<T>>& futures)
-    : as_completed(futures, detail::unbounded_wait) {
-  }
+      : as_completed(futures, detail::unbounded_wait) {}
   explicit as_completed(std::vector<future<T>>&& futures)
-    : as_completed(std::move(futures), detail::unbounded_wait) {
-  }
+      : as_completed(std::move(futures), detail::unbounded_wait) {}
 
   /// Each step throws timeout_error once `timeout` has passed since this call (Python's rule).
   template <class Rep, class Period>
   as_completed(const std::vector<future<T>>& futures, std::chrono::duration<Rep, Period> timeout)
-    : futures_(&futures), queue_(std::make_shared<completion_queue>()) {
+      : futures_(&futures), queue_(std::make_shared<completion_queue>()) {
     watch(timeout);
   }
   template <class Rep, class Period>
   as_completed(std::vector<future<T>>&& futures, std::chrono::duration<Rep, Period> timeout)
-    : owned_(std::move(futures)), futures_(&owned_), queue_(std::make_shared<completion_queue>()) {
+      : owned_(std::move(futures)),
+        futures_(&owned_),
+        queue_(std::make_shared<completion_queue>()) {
     watch(timeout);
   }
 
@@ -415,7 +414,8 @@ private:
       }
       cv.notify_one();
     }
-    std::optional<std::chrono::steady_clock::time_point> deadline;  // none: wait as long as it takes
+    std::optional<std::chrono::steady_clock::time_point>
+        deadline;  // none: wait as long as it takes
     size_t pop() {
       std::unique_lock<std::mutex> guard{mtx};
       auto ready_now = [this] { return next < ready.size(); };

@@ -298,7 +298,7 @@ void run_queued_tasks(worker_actor* self, pool_core& core) {
 
 caf::behavior pool_worker(worker_actor* self, std::shared_ptr<pool_core> core) {
   return {
-    [self, core](run_atom) { run_queued_tasks(self, *core); },
+      [self, core](run_atom) { run_queued_tasks(self, *core); },
   };
 }
 
@@ -334,13 +334,13 @@ caf::behavior pool_supervisor(supervisor_actor* self, std::shared_ptr<pool_core>
       spawn_worker(self);
   });
   return {
-    // From the core, once the pool is closed and drained.
-    [self](shutdown_atom) {
-      for (auto& worker : self->state.workers)
-        self->send_exit(worker, caf::exit_reason::user_shutdown);
-      self->state.workers.clear();
-      self->quit();
-    },
+      // From the core, once the pool is closed and drained.
+      [self](shutdown_atom) {
+        for (auto& worker : self->state.workers)
+          self->send_exit(worker, caf::exit_reason::user_shutdown);
+        self->state.workers.clear();
+        self->quit();
+      },
   };
 }
 
@@ -352,8 +352,8 @@ size_t thread_pool::default_max_workers() {
 }
 
 thread_pool::thread_pool(caf::actor_system& sys, size_t max_workers)
-  : max_workers_(std::max<size_t>(1, max_workers)),
-    core_(std::make_shared<detail::pool_core>(max_workers_)) {
+    : max_workers_(std::max<size_t>(1, max_workers)),
+      core_(std::make_shared<detail::pool_core>(max_workers_)) {
   core_->set_supervisor(sys.spawn(detail::pool_supervisor, core_, max_workers_));
 }
 

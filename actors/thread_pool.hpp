@@ -69,8 +69,7 @@ template <class R, class Work>
 class pool_task_impl final : public pool_task {
 public:
   pool_task_impl(std::shared_ptr<future_state<R>> state, Work work)
-    : state_(std::move(state)), work_(std::move(work)) {
-  }
+      : state_(std::move(state)), work_(std::move(work)) {}
 
   // Nothing is lost silently: a task dropped unrun still completes its future.
   ~pool_task_impl() override {

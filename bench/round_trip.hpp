@@ -41,34 +41,34 @@ inline void ping_once(caf::event_based_actor* self, caf::actor echo, std::shared
   ping.set_seq(i);
   auto start = clock_type::now();
   self->request(echo, std::chrono::seconds{10}, ping)
-    .then(
-      [=](const troupe::bench::Ping& echoed) {
-        std::chrono::duration<double, std::micro> rtt = clock_type::now() - start;
-        if (echoed.seq() != i) {
-          std::fprintf(stderr, "%s: ping %llu answered with %llu\n", run->program,
-                       static_cast<unsigned long long>(i),
-                       static_cast<unsigned long long>(echoed.seq()));
-          run->done.set_value(false);
-          self->quit();
-          return;
-        }
-        if (i >= run->warmup)
-          run->samples_us.push_back(rtt.count());
-        ping_once(self, echo, run, i + 1);
-      },
-      [=](caf::error& err) {
-        std::fprintf(stderr, "%s: ping failed: %s\n", run->program,
-                     troupe::describe(err).c_str());
-        run->done.set_value(false);
-        self->quit();
-      });
+      .then(
+          [=](const troupe::bench::Ping& echoed) {
+            std::chrono::duration<double, std::micro> rtt = clock_type::now() - start;
+            if (echoed.seq() != i) {
+              std::fprintf(stderr, "%s: ping %llu answered with %llu\n", run->program,
+                           static_cast<unsigned long long>(i),
+                           static_cast<unsigned long long>(echoed.seq()));
+              run->done.set_value(false);
+              self->quit();
+              return;
+            }
+            if (i >= run->warmup)
+              run->samples_us.push_back(rtt.count());
+            ping_once(self, echo, run, i + 1);
+          },
+          [=](caf::error& err) {
+            std::fprintf(stderr, "%s: ping failed: %s\n", run->program,
+                         troupe::describe(err).c_str());
+            run->done.set_value(false);
+            self->quit();
+          });
 }
 
 inline caf::behavior pinger(caf::event_based_actor* self, caf::actor echo,
                             std::shared_ptr<rtt_run> run) {
   ping_once(self, std::move(echo), std::move(run), 0);
   return {
-    [](const troupe::bench::Ping&) {},  // never reached: answers go to the request handlers
+      [](const troupe::bench::Ping&) {},  // never reached: answers go to the request handlers
   };
 }
 

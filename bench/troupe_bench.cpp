@@ -4,8 +4,8 @@
 // bytes on the wire. A troupe::program: the same binary runs the workers. Output: one JSON line
 // per figure on stdout, as the peers print (bench/README.md).
 
-#include <linux/tcp.h>  // the kernel's tcp_info has tcpi_bytes_acked; glibc's copy lacks it
 #include <dirent.h>
+#include <linux/tcp.h>  // the kernel's tcp_info has tcpi_bytes_acked; glibc's copy lacks it
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -65,10 +65,11 @@ constexpr int64_t primes_below_limit = 148'933;
 constexpr size_t prime_ranges = 16;
 
 const std::vector<std::string> known_metrics = {
-  "one_way_throughput",    "round_trip",          "wire_bytes_per_message",
-  "pool_map_tiny",         "pool_apply_async_tiny", "cpu_primes_1_worker",
-  "cpu_primes_2_workers",  "cpu_speedup_2_workers", "pool_start_to_first_result",
-  "idle_worker_rss",
+    "one_way_throughput",         "round_trip",
+    "wire_bytes_per_message",     "pool_map_tiny",
+    "pool_apply_async_tiny",      "cpu_primes_1_worker",
+    "cpu_primes_2_workers",       "cpu_speedup_2_workers",
+    "pool_start_to_first_result", "idle_worker_rss",
 };
 
 // Filled from the command line before main runs (troupe::run parses it).
@@ -94,24 +95,24 @@ struct sink_state {
 // pings: the counterpart of the BASP peer's receiver.
 caf::behavior sink(caf::stateful_actor<sink_state>* self) {
   return {
-    [self](const Item& item) {
-      auto& st = self->state;
-      if (item.seq() != st.received)
-        ++st.misordered;
-      if (++st.received % credit_every == 0) {
-        Credit credit;
-        credit.set_received(st.received);
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), credit);
-      }
-    },
-    [self](const Fin&) {
-      Count count;
-      count.set_received(self->state.received);
-      count.set_misordered(self->state.misordered);
-      self->state = sink_state{};
-      return count;
-    },
-    [](const Ping& ping) { return ping; },
+      [self](const Item& item) {
+        auto& st = self->state;
+        if (item.seq() != st.received)
+          ++st.misordered;
+        if (++st.received % credit_every == 0) {
+          Credit credit;
+          credit.set_received(st.received);
+          self->send(caf::actor_cast<caf::actor>(self->current_sender()), credit);
+        }
+      },
+      [self](const Fin&) {
+        Count count;
+        count.set_received(self->state.received);
+        count.set_misordered(self->state.misordered);
+        self->state = sink_state{};
+        return count;
+      },
+      [](const Ping& ping) { return ping; },
   };
 }
 
@@ -163,9 +164,14 @@ void kill_tcp_worker() {
 // Forked from the main thread, so PR_SET_PDEATHSIG ties it to this process's lifetime.
 pid_t start_tcp_worker(uint16_t port) {
   // The head listens through node.listen, without a secret: the worker leaves its cookie out.
-  std::vector<std::string> args{troupe::node::executable(), "--join",
-                                "127.0.0.1:" + std::to_string(port), "--join-timeout", "5",
-                                "--log-level", "warn", "--insecure-loopback"};
+  std::vector<std::string> args{troupe::node::executable(),
+                                "--join",
+                                "127.0.0.1:" + std::to_string(port),
+                                "--join-timeout",
+                                "5",
+                                "--log-level",
+                                "warn",
+                                "--insecure-loopback"};
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());
@@ -261,8 +267,8 @@ stream_result one_way(caf::actor_system& sys, const caf::actor& remote, uint64_t
   }
   Count count;
   self->request(remote, request_timeout, Fin{})
-    .receive([&](const Count& c) { count = c; },
-             [&](caf::error& err) { fail("Fin failed: " + troupe::describe(err)); });
+      .receive([&](const Count& c) { count = c; },
+               [&](caf::error& err) { fail("Fin failed: " + troupe::describe(err)); });
   std::chrono::duration<double> elapsed = clock_type::now() - start;
   auto bytes = peers::tcp_bytes_acked_total(program) - bytes_before;
   if (count.received() != n || count.misordered() != 0)
@@ -313,8 +319,8 @@ void bench_tcp(troupe::node& node, const sizes& n) {
     peers::emit(opt, "wire_bytes_per_message", "troupe_tcp", r.wire_bytes_per_msg, "bytes");
   }
   if (peers::wanted(opt, "round_trip"))
-    peers::emit(opt, "round_trip", "troupe_tcp", round_trip::median_us(node.system(), remote, n.trips, program),
-                "us");
+    peers::emit(opt, "round_trip", "troupe_tcp",
+                round_trip::median_us(node.system(), remote, n.trips, program), "us");
   stop_tcp_worker();
 }
 
@@ -456,11 +462,11 @@ double idle_worker_rss_mib(troupe::node& node) {
   auto rss = proc_kib(pid, "status", "VmRSS");
   // The split tells whether shared library pages or the process's own memory dominate; Pss
   // charges shared pages pro rata, i.e. what one more worker really costs.
-  std::fprintf(stderr, "%s: idle worker: VmRSS %.0f kB = RssAnon %.0f + RssFile %.0f; Pss %.0f "
-                       "kB; %.0f threads\n",
-               program, rss, proc_kib(pid, "status", "RssAnon"),
-               proc_kib(pid, "status", "RssFile"), proc_kib(pid, "smaps_rollup", "Pss"),
-               proc_kib(pid, "status", "Threads"));
+  std::fprintf(stderr,
+               "%s: idle worker: VmRSS %.0f kB = RssAnon %.0f + RssFile %.0f; Pss %.0f "
+               "kB; %.0f threads\n",
+               program, rss, proc_kib(pid, "status", "RssAnon"), proc_kib(pid, "status", "RssFile"),
+               proc_kib(pid, "smaps_rollup", "Pss"), proc_kib(pid, "status", "Threads"));
   node.stop_worker(worker);
   return rss / 1024.0;
 }
@@ -473,8 +479,7 @@ int run_benchmarks(troupe::node& node, const troupe::head_options&) {
   auto n = pick_sizes();
   // Start-up first, while nothing else has run in this process.
   if (peers::wanted(opt, "pool_start_to_first_result"))
-    peers::emit(opt, "pool_start_to_first_result", "troupe", start_to_first_result_ms(node),
-                "ms");
+    peers::emit(opt, "pool_start_to_first_result", "troupe", start_to_first_result_ms(node), "ms");
   if (peers::wanted(opt, "idle_worker_rss"))
     peers::emit(opt, "idle_worker_rss", "troupe", idle_worker_rss_mib(node), "MiB");
   if (any_wanted("one_way_throughput", "round_trip"))
@@ -491,10 +496,10 @@ int run_benchmarks(troupe::node& node, const troupe::head_options&) {
 void add_options(CLI::App& app) {
   app.add_flag("--quick", opt.quick, "smaller counts (every measurement well under 3 s)");
   app.add_option("--only", opt.only, "measure just this metric")
-    ->check(CLI::IsMember(known_metrics));
+      ->check(CLI::IsMember(known_metrics));
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
   troupe::program prog;

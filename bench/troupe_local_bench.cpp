@@ -57,18 +57,18 @@ struct counter_state {
 caf::behavior counting_receiver(caf::stateful_actor<counter_state>* self,
                                 std::shared_ptr<stream_run> run) {
   return {
-    [=](const Item& item) {
-      if (item.seq() != self->state.received) {
-        run->done.set_value(false);
-        self->quit();
-        return;
-      }
-      if (++self->state.received == run->n) {
-        run->last_received = clock_type::now();
-        run->done.set_value(true);
-        self->quit();
-      }
-    },
+      [=](const Item& item) {
+        if (item.seq() != self->state.received) {
+          run->done.set_value(false);
+          self->quit();
+          return;
+        }
+        if (++self->state.received == run->n) {
+          run->last_received = clock_type::now();
+          run->done.set_value(true);
+          self->quit();
+        }
+      },
   };
 }
 
@@ -76,18 +76,18 @@ caf::behavior counting_receiver(caf::stateful_actor<counter_state>* self,
 caf::behavior streaming_sender(caf::event_based_actor* self, caf::actor receiver,
                                std::shared_ptr<stream_run> run) {
   return {
-    [=](const Ping&) {
-      Item item;
-      item.set_pad0(1);
-      item.set_pad1(2);
-      item.set_pad2(3);
-      run->first_send = clock_type::now();
-      for (uint64_t seq = 0; seq < run->n; ++seq) {
-        item.set_seq(seq);
-        self->send(receiver, item);
-      }
-      self->quit();
-    },
+      [=](const Ping&) {
+        Item item;
+        item.set_pad0(1);
+        item.set_pad1(2);
+        item.set_pad2(3);
+        run->first_send = clock_type::now();
+        for (uint64_t seq = 0; seq < run->n; ++seq) {
+          item.set_seq(seq);
+          self->send(receiver, item);
+        }
+        self->quit();
+      },
   };
 }
 
@@ -108,7 +108,7 @@ double one_way_throughput(caf::actor_system& sys, uint64_t n) {
 
 caf::behavior echo_ponger() {
   return {
-    [](const Ping& ping) { return ping; },
+      [](const Ping& ping) { return ping; },
   };
 }
 
@@ -149,11 +149,11 @@ double thread_pool_submit(caf::actor_system& sys, uint64_t n) {
   return static_cast<double>(n) / elapsed.count();
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
   auto opt = peers::parse_args(
-    argc, argv, {"local_one_way_throughput", "local_round_trip", "thread_pool_submit_tiny"});
+      argc, argv, {"local_one_way_throughput", "local_round_trip", "thread_pool_submit_tiny"});
   uint64_t messages = opt.quick ? 200'000 : 2'000'000;
   uint64_t trips = opt.quick ? 10'000 : 100'000;
   uint64_t tasks = opt.quick ? 20'000 : 200'000;  // the Python peer's counts

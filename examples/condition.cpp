@@ -19,11 +19,12 @@ int main() {
   caf::actor_system sys{cfg};
   int next = 0;
   auto producer = flow::spawn_producer<int>(
-    sys, [&next]() -> std::optional<int> { return next < 10 ? std::optional{next++} : std::nullopt; },
-    {.interval = std::chrono::milliseconds{100}});
+      sys,
+      [&next]() -> std::optional<int> { return next < 10 ? std::optional{next++} : std::nullopt; },
+      {.interval = std::chrono::milliseconds{100}});
   auto consumer = flow::spawn_consumer<int>(
-    sys, [](const int& value) { std::cout << "consumed " << value << std::endl; },
-    [](const caf::error&) {}, {.window = 1});
+      sys, [](const int& value) { std::cout << "consumed " << value << std::endl; },
+      [](const caf::error&) {}, {.window = 1});
   flow::subscribe(producer, consumer);
   troupe::join(sys, consumer);
   std::cout << "done" << std::endl;

@@ -17,14 +17,14 @@ using troupe::examples::Greeting;
 // The other end of the pipe: receive, print, send back, close.
 caf::behavior piper(caf::event_based_actor* self) {
   return {
-    [self](const Greeting& rx) {
-      std::cout << "process in " << rx.first() << " " << rx.second() << std::endl;
-      Greeting reply;
-      reply.set_first("Good");
-      reply.set_second("Night");
-      self->quit();
-      return reply;
-    },
+      [self](const Greeting& rx) {
+        std::cout << "process in " << rx.first() << " " << rx.second() << std::endl;
+        Greeting reply;
+        reply.set_first("Good");
+        reply.set_second("Night");
+        self->quit();
+        return reply;
+      },
   };
 }
 
@@ -48,12 +48,12 @@ int main(int argc, char** argv) {
     caf::scoped_actor self{node.system()};
     int status = 1;
     self->request(p->actor(), std::chrono::seconds{10}, hello)
-      .receive(
-        [&](const Greeting& rx) {
-          std::cout << "process out " << rx.first() << " " << rx.second() << std::endl;
-          status = 0;
-        },
-        [&](caf::error& err) { std::cerr << "error: " << troupe::describe(err) << std::endl; });
+        .receive(
+            [&](const Greeting& rx) {
+              std::cout << "process out " << rx.first() << " " << rx.second() << std::endl;
+              status = 0;
+            },
+            [&](caf::error& err) { std::cerr << "error: " << troupe::describe(err) << std::endl; });
     auto exited = p->join();
     if (!exited || status != 0)
       return 1;

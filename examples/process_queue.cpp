@@ -20,9 +20,11 @@ using troupe::examples::Greeting;
 // The consumer process's target: print each pair until the end of the stream.
 caf::behavior printer(caf::event_based_actor* self) {
   return flow::consumer<Greeting>(
-    self,
-    [](const Greeting& words) { std::cout << words.first() << " " << words.second() << std::endl; },
-    [](const caf::error&) {}, {.window = 2});
+      self,
+      [](const Greeting& words) {
+        std::cout << words.first() << " " << words.second() << std::endl;
+      },
+      [](const caf::error&) {}, {.window = 2});
 }
 
 int main(int argc, char** argv) {

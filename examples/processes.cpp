@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
     cfg.add_actor_type("printer", printer);
   };
   prog.main = [](troupe::node& node, const troupe::head_options&) {
-    auto p1 = troupe::process::start(node, "printer", caf::make_message(greeting("Hello", "World")));
+    auto p1 =
+        troupe::process::start(node, "printer", caf::make_message(greeting("Hello", "World")));
     auto p2 = troupe::process::start(node, "printer", caf::make_message(greeting("Good", "night")));
     if (!p1 || !p2) {
       std::cerr << "error: " << troupe::describe(p1 ? p2.error() : p1.error()) << std::endl;

@@ -19,15 +19,16 @@ int main() {
   caf::actor_system sys{cfg};
   int next = 0;
   auto producer = flow::spawn_producer<int>(
-    sys, [&next]() -> std::optional<int> { return next < 10 ? std::optional{next++} : std::nullopt; },
-    {.interval = std::chrono::milliseconds{100}});
+      sys,
+      [&next]() -> std::optional<int> { return next < 10 ? std::optional{next++} : std::nullopt; },
+      {.interval = std::chrono::milliseconds{100}});
   auto consumer = flow::spawn_consumer<int>(
-    sys, [](const int& value) { std::cout << "consumed " << value << std::endl; },
-    [](const caf::error& reason) {
-      std::cout << (reason ? "stream failed: " + troupe::describe(reason) : "end of stream")
-                << std::endl;
-    },
-    {.window = 4});
+      sys, [](const int& value) { std::cout << "consumed " << value << std::endl; },
+      [](const caf::error& reason) {
+        std::cout << (reason ? "stream failed: " + troupe::describe(reason) : "end of stream")
+                  << std::endl;
+      },
+      {.window = 4});
   flow::subscribe(producer, consumer);
   troupe::join(sys, consumer);
   std::cout << "done" << std::endl;

@@ -62,8 +62,8 @@ namespace google::protobuf {
 
 /// CAF's inspection hook for all generated messages (see the header comment).
 template <class Inspector, class T>
-std::enable_if_t<troupe::is_protobuf_message<T>, typename Inspector::result_type>
-inspect(Inspector& f, T& x) {
+std::enable_if_t<troupe::is_protobuf_message<T>, typename Inspector::result_type> inspect(
+    Inspector& f, T& x) {
   return troupe::detail::inspect_protobuf(f, x);
 }
 

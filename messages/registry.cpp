@@ -17,8 +17,7 @@ namespace {
 std::mutex writer_mutex;
 }  // namespace
 
-message_registry::message_registry() : table_(std::make_shared<const table>()) {
-}
+message_registry::message_registry() : table_(std::make_shared<const table>()) {}
 
 message_registry& message_registry::instance() {
   static message_registry registry;

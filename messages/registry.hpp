@@ -22,8 +22,8 @@ namespace troupe {
 
 /// How to move one registered type between bytes and a caf::message.
 struct message_codec {
-  std::string name;                        // full Protobuf name
-  std::type_index type;                    // the C++ type
+  std::string name;      // full Protobuf name
+  std::type_index type;  // the C++ type
   // Views a type-erased element of that type as its Protobuf base.
   const google::protobuf::Message& (*view)(const void* element);
   // Parses bytes into a one-element message; corrupt bytes give errc::corrupt_payload.
@@ -41,24 +41,24 @@ public:
   template <class T>
   void add() {
     static_assert(is_protobuf_message<T>, "only Protobuf messages cross node boundaries");
-    add_impl(message_codec{
-      protobuf_name<T>(), std::type_index{typeid(T)},
-      [](const void* element) -> const google::protobuf::Message& {
-        return *static_cast<const T*>(element);
-      },
-      [](const void* data, size_t size) -> caf::expected<caf::message> {
-        T value;
-        if (!value.ParseFromArray(data, static_cast<int>(size)))
-          return make_error(errc::corrupt_payload, protobuf_name<T>());
-        return caf::make_message(std::move(value));
-      },
-      [](caf::strong_actor_ptr sender, caf::message_id mid, const void* data,
-         size_t size) -> caf::mailbox_element_ptr {
-        T value;
-        if (!value.ParseFromArray(data, static_cast<int>(size)))
-          return nullptr;
-        return caf::make_mailbox_element(std::move(sender), mid, {}, std::move(value));
-      }});
+    add_impl(message_codec{protobuf_name<T>(), std::type_index{typeid(T)},
+                           [](const void* element) -> const google::protobuf::Message& {
+                             return *static_cast<const T*>(element);
+                           },
+                           [](const void* data, size_t size) -> caf::expected<caf::message> {
+                             T value;
+                             if (!value.ParseFromArray(data, static_cast<int>(size)))
+                               return make_error(errc::corrupt_payload, protobuf_name<T>());
+                             return caf::make_message(std::move(value));
+                           },
+                           [](caf::strong_actor_ptr sender, caf::message_id mid, const void* data,
+                              size_t size) -> caf::mailbox_element_ptr {
+                             T value;
+                             if (!value.ParseFromArray(data, static_cast<int>(size)))
+                               return nullptr;
+                             return caf::make_mailbox_element(std::move(sender), mid, {},
+                                                              std::move(value));
+                           }});
   }
 
   /// nullptr if no type of that name was registered.

@@ -52,7 +52,7 @@ struct member_signature<R (C::*)(A)> : task_signature<R (*)(A)> {};
 
 template <class F>
 struct task_signature<F, std::void_t<decltype(&F::operator())>>
-  : member_signature<decltype(&F::operator())> {};
+    : member_signature<decltype(&F::operator())> {};
 
 }  // namespace detail
 
@@ -100,8 +100,8 @@ public:
       if (!items::read_items(args, one))
         failures.push_back({index, "malformed argument bytes"});
     };
-    by_name_[name] = std::make_shared<entry>(
-      entry{name, std::move(run), address, std::type_index{typeid(A)}, std::type_index{typeid(R)}});
+    by_name_[name] = std::make_shared<entry>(entry{
+        name, std::move(run), address, std::type_index{typeid(A)}, std::type_index{typeid(R)}});
     return *this;
   }
 

@@ -42,7 +42,7 @@ using handshake_deadline_atom = caf::atom_constant<caf::atom("hsdeadline")>;
 
 constexpr size_t read_chunk = 64 * 1024;
 
-// -- errors on the wire -------------------------------------------------------------------------
+// -- errors on the wire ---------------------------------------------------------------------------
 
 wire::Error to_wire(const caf::error& err) {
   wire::Error out;
@@ -69,7 +69,7 @@ const std::string& error_type_name() {
   return protobuf_name<wire::Error>();
 }
 
-// -- state shared by a connection's broker and its proxies --------------------------------------
+// -- state shared by a connection's broker and its proxies ----------------------------------------
 
 struct request_key {
   caf::actor_id requester;
@@ -100,8 +100,7 @@ class remote_proxy;
 class link_state : public std::enable_shared_from_this<link_state> {
 public:
   link_state(caf::actor_system& sys, const caf::actor& broker)
-    : sys_(sys), broker_(caf::actor_cast<caf::weak_actor_ptr>(broker)) {
-  }
+      : sys_(sys), broker_(caf::actor_cast<caf::weak_actor_ptr>(broker)) {}
 
   caf::actor_system& system() {
     return sys_;
@@ -120,8 +119,7 @@ public:
   // Encodes one message from a local sender into the outbox. The sender becomes known to the
   // peer (watch) the first time it sends here.
   send_status send(const wire::envelope_header& proto_header, const caf::type_erased_tuple& content,
-                   const caf::strong_actor_ptr& sender, caf::message_id mid,
-                   std::string& problem) {
+                   const caf::strong_actor_ptr& sender, caf::message_id mid, std::string& problem) {
     caf::actor to_wake;
     send_status status;
     bool first_from_sender = false;
@@ -429,8 +427,7 @@ private:
 class remote_proxy final : public caf::actor_proxy {
 public:
   remote_proxy(caf::actor_config& cfg, std::shared_ptr<link_state> link)
-    : actor_proxy(cfg), link_(std::move(link)) {
-  }
+      : actor_proxy(cfg), link_(std::move(link)) {}
 
   const char* name() const override {
     return "troupe.remote_proxy";
@@ -502,8 +499,7 @@ void link_state::watch(const caf::strong_actor_ptr& actor) {
 
 class connection_broker : public caf::io::broker {
 public:
-  explicit connection_broker(caf::actor_config& cfg) : caf::io::broker(cfg) {
-  }
+  explicit connection_broker(caf::actor_config& cfg) : caf::io::broker(cfg) {}
 
   const char* name() const override {
     return "troupe.connection";
@@ -554,7 +550,7 @@ private:
   caf::io::connection_handle hdl_;
   connection_config cfg_;
   std::unique_ptr<wire::tls_session> tls_;  // null on plain links
-  int fd_ = -1;                              // the socket, if known (for direct writes)
+  int fd_ = -1;                             // the socket, if known (for direct writes)
   std::shared_ptr<link_state> link_;
   wire::frame_decoder decoder_;
   size_t partial_held_ = 0;  // this link's share of the node's partial-frame budget
@@ -599,43 +595,43 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
   remind(cfg_.handshake_timeout, handshake_deadline_atom::value);
   set_down_handler([](caf::down_msg&) {});
   return {
-    [this](caf::io::new_data_msg& msg) {
-      last_seen_ = clock::now();
-      if (!tls_) {
-        on_bytes(msg.buf);
-      } else {
-        std::vector<char> plaintext;
-        bool ok = tls_->receive(msg.buf.data(), msg.buf.size(), plaintext, wr_buf(hdl_));
-        flush(hdl_);
-        if (!ok) {
-          log::rejected("TLS", cfg_.address + ": " + tls_->error());
-          shutdown(make_error(errc::auth_failed, tls_->error()), false);
-          return;
+      [this](caf::io::new_data_msg& msg) {
+        last_seen_ = clock::now();
+        if (!tls_) {
+          on_bytes(msg.buf);
+        } else {
+          std::vector<char> plaintext;
+          bool ok = tls_->receive(msg.buf.data(), msg.buf.size(), plaintext, wr_buf(hdl_));
+          flush(hdl_);
+          if (!ok) {
+            log::rejected("TLS", cfg_.address + ": " + tls_->error());
+            shutdown(make_error(errc::auth_failed, tls_->error()), false);
+            return;
+          }
+          on_bytes(plaintext);
         }
-        on_bytes(plaintext);
-      }
-      drain();
-    },
-    [this](caf::io::connection_closed_msg&) {
-      log::get().debug("{}: connection closed by the peer or the network", cfg_.address);
-      shutdown(make_error(errc::node_down, "connection closed by " + cfg_.address), false);
-    },
-    [this](caf::io::data_transferred_msg& msg) { link_->written(msg.written); },
-    [this](flush_atom) { drain(); },
-    [this](tick_atom) { on_tick(); },
-    [this](handshake_deadline_atom) {
-      if (established_ || closing_)
-        return;
-      auto detail = cfg_.address + " did not complete the handshake in time";
-      log::rejected("handshake", detail);
-      shutdown(make_error(errc::handshake_timeout, detail), false);
-    },
-    [this](spawn_atom, std::string& type, caf::message& args) {
-      auto rp = make_response_promise();
-      spawn_remote(type, args, rp);
-      return rp;
-    },
-    [this](close_atom) { shutdown(make_error(errc::shutdown, "closed by this node"), true); },
+        drain();
+      },
+      [this](caf::io::connection_closed_msg&) {
+        log::get().debug("{}: connection closed by the peer or the network", cfg_.address);
+        shutdown(make_error(errc::node_down, "connection closed by " + cfg_.address), false);
+      },
+      [this](caf::io::data_transferred_msg& msg) { link_->written(msg.written); },
+      [this](flush_atom) { drain(); },
+      [this](tick_atom) { on_tick(); },
+      [this](handshake_deadline_atom) {
+        if (established_ || closing_)
+          return;
+        auto detail = cfg_.address + " did not complete the handshake in time";
+        log::rejected("handshake", detail);
+        shutdown(make_error(errc::handshake_timeout, detail), false);
+      },
+      [this](spawn_atom, std::string& type, caf::message& args) {
+        auto rp = make_response_promise();
+        spawn_remote(type, args, rp);
+        return rp;
+      },
+      [this](close_atom) { shutdown(make_error(errc::shutdown, "closed by this node"), true); },
   };
 }
 
@@ -679,11 +675,11 @@ void connection_broker::on_bytes(const std::vector<char>& bytes) {
         hold_partial_frame(completed);
         return;
       case wire::frame_decoder::status::too_large: {
-        auto detail = cfg_.address + " announced a frame of " +
-                      std::to_string(decoder_.announced_size()) + " bytes (limit " +
-                      std::to_string(established_ ? cfg_.handshake.max_frame_size
-                                                  : wire::handshake_max_frame_size) +
-                      ")";
+        auto detail = cfg_.address + " announced a frame of "
+                      + std::to_string(decoder_.announced_size()) + " bytes (limit "
+                      + std::to_string(established_ ? cfg_.handshake.max_frame_size
+                                                    : wire::handshake_max_frame_size)
+                      + ")";
         log::rejected("oversized frame", detail);
         shutdown(make_error(errc::message_too_large, detail), true);
         return;
@@ -777,8 +773,8 @@ void connection_broker::on_established() {
   peer_.node = caf::make_node_id(hello.node_id().process_id(), host);
   peer_.process_id = hello.node_id().process_id();
   peer_.address = cfg_.address;
-  auto max_frame = hello.max_frame_size() > 0 ? hello.max_frame_size()
-                                             : wire::default_max_frame_size;
+  auto max_frame =
+      hello.max_frame_size() > 0 ? hello.max_frame_size() : wire::default_max_frame_size;
   link_->established(max_frame, peer_.node);
   if (!tls_ && fd_ >= 0)
     link_->enable_direct_writes(fd_);
@@ -804,15 +800,15 @@ void connection_broker::on_tick() {
   if (silent > cfg_.heartbeat_timeout) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(silent).count();
     shutdown(make_error(errc::node_down, peer_.name + " (" + cfg_.address + ") silent for "
-                                           + std::to_string(ms) + " ms: heartbeat timeout"),
+                                             + std::to_string(ms) + " ms: heartbeat timeout"),
              false);
     return;
   }
   // Bytes trickling in count as a sign of life, but a frame must not take longer than this.
   if (partial_since_ && clock::now() - *partial_since_ > cfg_.frame_timeout) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.frame_timeout).count();
-    auto detail = cfg_.address + " did not complete a frame within " + std::to_string(ms)
-                  + " ms (" + std::to_string(decoder_.buffered()) + " bytes of it arrived)";
+    auto detail = cfg_.address + " did not complete a frame within " + std::to_string(ms) + " ms ("
+                  + std::to_string(decoder_.buffered()) + " bytes of it arrived)";
     log::rejected("slow frame", detail);
     shutdown(make_error(errc::protocol_error, detail), true);
     return;
@@ -845,9 +841,9 @@ void connection_broker::reject(const wire::envelope_view& env,
   log::rejected(to_string(code), cfg_.address + ": " + detail);
   if (answered)
     answered->requester->enqueue(
-      caf::make_mailbox_element(nullptr, answered->mid.response_id(), {},
-                                caf::make_message(make_error(code, detail))),
-      context());
+        caf::make_mailbox_element(nullptr, answered->mid.response_id(), {},
+                                  caf::make_message(make_error(code, detail))),
+        context());
   else if (env.request_id != 0 && !env.is_response)
     respond_error(env, make_error(code, detail));
 }
@@ -889,8 +885,8 @@ void connection_broker::on_envelope(std::string_view body) {
     if (!answered) {
       log::rejected("unsolicited response",
                     cfg_.address + " answered request " + std::to_string(rid) + " of actor "
-                      + std::to_string(env.target)
-                      + ", which no request over this link is waiting for; dropped");
+                        + std::to_string(env.target)
+                        + ", which no request over this link is waiting for; dropped");
       return;
     }
   }
@@ -939,8 +935,9 @@ void connection_broker::on_envelope(std::string_view body) {
     log::get().debug("{}: no actor {} for a {}", cfg_.address, env.target,
                      type_name.empty() ? std::string_view{"message"} : type_name);
     if (env.request_id != 0)
-      respond_error(env, make_error(errc::unknown_actor, "no actor " + std::to_string(env.target)
-                                                           + " on this node (it may have exited)"));
+      respond_error(env,
+                    make_error(errc::unknown_actor, "no actor " + std::to_string(env.target)
+                                                        + " on this node (it may have exited)"));
     return;
   }
   target->enqueue(std::move(element), context());
@@ -992,7 +989,7 @@ void connection_broker::on_spawn_request(std::string_view body) {
   caf::strong_actor_ptr spawned_actor;
   if (link_->spawned_count() >= cfg_.max_spawned) {
     fail(errc::too_many, "this node already runs " + std::to_string(cfg_.max_spawned)
-                           + " actors spawned for " + cfg_.address + " (its limit)");
+                             + " actors spawned for " + cfg_.address + " (its limit)");
   } else if (!req.args_type().empty()) {
     if (auto* codec = message_registry::instance().find(req.args_type())) {
       if (auto decoded = codec->decode(req.args().data(), req.args().size()))
@@ -1000,15 +997,15 @@ void connection_broker::on_spawn_request(std::string_view body) {
       else
         fail(errc::corrupt_payload, "spawn arguments do not parse as " + req.args_type());
     } else {
-      fail(errc::unknown_message_type, "spawn argument type " + req.args_type()
-                                         + " is not registered on this node");
+      fail(errc::unknown_message_type,
+           "spawn argument type " + req.args_type() + " is not registered on this node");
     }
   }
   if (!resp.has_error()) {
     auto spawned = system().spawn<caf::actor>(req.actor_type(), std::move(args));
     if (!spawned) {
-      fail(errc::unknown_actor_type, "cannot spawn '" + req.actor_type()
-                                       + "': " + system().render(spawned.error()));
+      fail(errc::unknown_actor_type,
+           "cannot spawn '" + req.actor_type() + "': " + system().render(spawned.error()));
     } else {
       spawned_actor = caf::actor_cast<caf::strong_actor_ptr>(*spawned);
       system().registry().put(spawned_actor->id(), spawned_actor);
@@ -1016,7 +1013,7 @@ void connection_broker::on_spawn_request(std::string_view body) {
     }
   }
   link_->append(
-    [&](std::vector<char>& out) { wire::append_frame(out, wire::kind::spawn_response, resp); });
+      [&](std::vector<char>& out) { wire::append_frame(out, wire::kind::spawn_response, resp); });
   // Only now watch it: an actor that is done already (it may finish at once) must be reported
   // down after the peer learned that it exists, or the peer's proxy would wait forever.
   if (spawned_actor && !link_->export_spawned(spawned_actor))
@@ -1031,9 +1028,8 @@ void connection_broker::spawn_remote(const std::string& type, const caf::message
   req.set_actor_type(type);
   if (!args.empty()) {
     auto rtti = args.type(0);
-    const auto* codec = args.size() == 1 && rtti.second
-                          ? message_registry::instance().find(*rtti.second)
-                          : nullptr;
+    const auto* codec =
+        args.size() == 1 && rtti.second ? message_registry::instance().find(*rtti.second) : nullptr;
     if (!codec) {
       rp.deliver(make_error(errc::not_serializable,
                             "spawn arguments must be one registered Protobuf message"));
@@ -1043,8 +1039,8 @@ void connection_broker::spawn_remote(const std::string& type, const caf::message
     req.set_args(codec->view(args.at(0)).SerializeAsString());
   }
   bool sent = established_ && link_->append([&](std::vector<char>& out) {
-                wire::append_frame(out, wire::kind::spawn_request, req);
-              });
+    wire::append_frame(out, wire::kind::spawn_request, req);
+  });
   if (!sent) {
     rp.deliver(make_error(errc::node_down, "connection to " + peer_.name + " is closed"));
     return;
@@ -1115,11 +1111,10 @@ void connection_broker::on_exit() {
 void connection_broker::release(const caf::error& reason) {
   closing_ = true;
   if (established_)
-    log::get().info("connection to {} ({}) closed: {}", peer_.name, cfg_.address,
-                    describe(reason));
+    log::get().info("connection to {} ({}) closed: {}", peer_.name, cfg_.address, describe(reason));
   for (auto& req : link_->close()) {
-    auto err = make_error(errc::node_down, "the node hosting the actor was lost: "
-                                             + describe(reason));
+    auto err =
+        make_error(errc::node_down, "the node hosting the actor was lost: " + describe(reason));
     req.requester->enqueue(caf::make_mailbox_element(nullptr, req.mid.response_id(), {},
                                                      caf::make_message(std::move(err))),
                            context());
@@ -1179,8 +1174,11 @@ public:
   using config_maker = std::function<connection_config(const std::string& remote)>;
 
   accept_loop(caf::actor_system& sys, int listen_fd, uint16_t port, config_maker make_config)
-    : sys_(sys), listen_fd_(listen_fd), port_(port), make_config_(std::move(make_config)),
-      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+      : sys_(sys),
+        listen_fd_(listen_fd),
+        port_(port),
+        make_config_(std::move(make_config)),
+        wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     thread_ = std::thread{[this] { run(); }};
   }
 
@@ -1226,8 +1224,8 @@ private:
         continue;  // this one connection failed, or none was there after all
       // Out of descriptors or memory: nothing can be accepted until some are free.
       log::rejected("connections", "cannot accept on port " + std::to_string(port_) + ": "
-                                     + std::strerror(err) + "; not accepting for "
-                                     + std::to_string(backoff_.count()) + " ms");
+                                       + std::strerror(err) + "; not accepting for "
+                                       + std::to_string(backoff_.count()) + " ms");
       pause = backoff_;
       backoff_ = std::min(backoff_ * 2, longest_pause);
     }
@@ -1268,7 +1266,7 @@ private:
 // accept loop and closes the listening socket.
 caf::behavior listener_main(caf::event_based_actor* self) {
   return {
-    [self](close_atom) { self->quit(); },
+      [self](close_atom) { self->quit(); },
   };
 }
 
@@ -1280,9 +1278,9 @@ caf::actor spawn_connection(caf::actor_system& sys, int fd, connection_config cf
   return start_connection(sys, fd, std::move(cfg));
 }
 
-caf::expected<std::pair<caf::actor, uint16_t>>
-spawn_listener(caf::actor_system& sys, const std::string& host, uint16_t port,
-               std::function<connection_config(const std::string&)> make_config) {
+caf::expected<std::pair<caf::actor, uint16_t>> spawn_listener(
+    caf::actor_system& sys, const std::string& host, uint16_t port,
+    std::function<connection_config(const std::string&)> make_config) {
   // Bind here, so the caller learns the port (or the error) now. CAF's binding rules (which
   // addresses a host name means); SO_REUSEADDR: a restarted head gets its port back despite
   // connections in TIME_WAIT.
@@ -1292,9 +1290,9 @@ spawn_listener(caf::actor_system& sys, const std::string& host, uint16_t port,
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
   ::getsockname(*fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  auto bound_port = ntohs(addr.ss_family == AF_INET6
-                            ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                            : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  auto bound_port =
+      ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                       : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
   ::fcntl(*fd, F_SETFD, FD_CLOEXEC);
   ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) | O_NONBLOCK);
   auto listener = sys.spawn(listener_main);

@@ -79,9 +79,9 @@ caf::actor spawn_connection(caf::actor_system& sys, int fd, connection_config cf
 /// a Goodbye (errc::too_many). Accept errors such as the descriptor limit pause accepting for a
 /// while (100 ms, doubling up to 1 s) instead of retrying at once. Returns the listener (an
 /// actor: an exit stops it) and the bound port.
-caf::expected<std::pair<caf::actor, uint16_t>>
-spawn_listener(caf::actor_system& sys, const std::string& host, uint16_t port,
-               std::function<connection_config(const std::string& remote)> make_config);
+caf::expected<std::pair<caf::actor, uint16_t>> spawn_listener(
+    caf::actor_system& sys, const std::string& host, uint16_t port,
+    std::function<connection_config(const std::string& remote)> make_config);
 
 }  // namespace troupe::detail
 

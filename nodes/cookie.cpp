@@ -122,8 +122,8 @@ caf::error create_cookie(const std::string& dir, const std::string& path) {
   int fd = mkostemp(temp.data(), O_CLOEXEC);  // mode 0600
   if (fd < 0)
     return refuse(errno_text("cannot create a file in " + dir));
-  bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size())
-                 && fsync(fd) == 0;
+  bool written =
+      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
   close(fd);
   caf::error problem;
   if (!written)

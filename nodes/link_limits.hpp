@@ -14,8 +14,7 @@ namespace troupe::detail {
 class link_limits {
 public:
   link_limits(size_t max_connections, size_t partial_frame_budget)
-    : max_connections_(max_connections), partial_frame_budget_(partial_frame_budget) {
-  }
+      : max_connections_(max_connections), partial_frame_budget_(partial_frame_budget) {}
 
   size_t max_connections() const noexcept {
     return max_connections_;

@@ -76,8 +76,7 @@ void rejected(std::string_view what, const std::string& detail, std::chrono::sec
     e.held_back = 0;
   }
   if (held_back > 0)
-    get().warn("rejected {}: {} ({} more like it since the last report)", what, detail,
-               held_back);
+    get().warn("rejected {}: {} ({} more like it since the last report)", what, detail, held_back);
   else
     get().warn("rejected {}: {}", what, detail);
 }
@@ -85,11 +84,11 @@ void rejected(std::string_view what, const std::string& detail, std::chrono::sec
 void route_protobuf_messages() {
   static std::once_flag once;
   std::call_once(once, [] {
-    google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char*, int,
-                                       const std::string& message) {
-      if (level >= google::protobuf::LOGLEVEL_ERROR)
-        rejected("protobuf input", message);
-    });
+    google::protobuf::SetLogHandler(
+        [](google::protobuf::LogLevel level, const char*, int, const std::string& message) {
+          if (level >= google::protobuf::LOGLEVEL_ERROR)
+            rejected("protobuf input", message);
+        });
   });
 }
 

@@ -32,13 +32,13 @@ extern char** environ;
 namespace troupe {
 namespace {
 
+using detail::adopt_atom;
+using detail::await_atom;
 using detail::close_atom;
+using detail::listen_atom;
 using detail::node_down_atom;
 using detail::node_up_atom;
 using detail::peer_info;
-using detail::adopt_atom;
-using detail::await_atom;
-using detail::listen_atom;
 using detail::peers_atom;
 using detail::start_worker_atom;
 using detail::stop_atom;
@@ -47,7 +47,7 @@ using kill_atom = caf::atom_constant<caf::atom("kill")>;
 
 std::atomic<uint64_t> next_connection_id{1};
 
-// -- small POSIX helpers ----------------------------------------------------------------------------
+// -- small POSIX helpers --------------------------------------------------------------------------
 
 std::string errno_text(const char* what) {
   return std::string{what} + ": " + std::strerror(errno);
@@ -98,7 +98,7 @@ caf::expected<int> tcp_connect_once(const std::string& host, uint16_t port,
   return make_error(errc::connect_failed, host + ":" + service + ": " + last);
 }
 
-// -- the node manager actor -------------------------------------------------------------------------
+// -- the node manager actor -----------------------------------------------------------------------
 
 // A child's stderr passes through the head line by line, so that the head can say why a worker
 // that failed at start-up failed (its last line), not only that it did.
@@ -155,7 +155,7 @@ struct child_process {
   pid_t pid = 0;
   bool stopping = false;  // asked to exit: wait for it rather than kill it
   bool down = false;
-  bool joined = false;  // completed its handshake
+  bool joined = false;     // completed its handshake
   caf::error down_reason;  // why its connection closed
   std::optional<int> status;
   std::optional<std::chrono::steady_clock::time_point> exited_at;
@@ -183,7 +183,7 @@ struct manager_state {
   uint64_t workers_started = 0;
   bool reaping = false;
   std::optional<caf::response_promise> shutdown_done;  // answered once no child is left
-  std::map<uint64_t, caf::actor> handshaking;  // connections not yet up, by id
+  std::map<uint64_t, caf::actor> handshaking;          // connections not yet up, by id
   bool closing = false;
   static inline const char* name = "troupe.node";
 };
@@ -259,15 +259,15 @@ void reap(manager_actor* self) {
       auto last = child.stderr_lines ? child.stderr_lines->last() : std::string{};
       // SIGKILL that this node did not send (it sends one only when the handshake times out)
       // came from outside, like a user or the OOM killer: no fault of the program's start-up.
-      bool killed_from_outside = *child.status == 128 + SIGKILL
-                                 && !is(child.down_reason, errc::handshake_timeout);
-      auto err = make_error(killed_from_outside ? errc::worker_lost : errc::worker_start_failed,
-                            "worker process " + std::to_string(child.pid)
-                              + (killed_from_outside
-                                   ? std::string{" was killed (SIGKILL) before joining"}
-                                   : " exited with status " + std::to_string(*child.status)
-                                       + " before joining")
-                              + (last.empty() ? std::string{} : ": " + last));
+      bool killed_from_outside =
+          *child.status == 128 + SIGKILL && !is(child.down_reason, errc::handshake_timeout);
+      auto err = make_error(
+          killed_from_outside ? errc::worker_lost : errc::worker_start_failed,
+          "worker process " + std::to_string(child.pid)
+              + (killed_from_outside
+                     ? std::string{" was killed (SIGKILL) before joining"}
+                     : " exited with status " + std::to_string(*child.status) + " before joining")
+              + (last.empty() ? std::string{} : ": " + last));
       for (auto& rp : child.start_waiters)
         rp.deliver(err);
       child.start_waiters.clear();
@@ -311,14 +311,21 @@ caf::expected<spawned_worker> spawn_worker_process(manager_actor* self, uint64_t
   }
   const auto& opts = self->state.opts;
   std::vector<std::string> args{
-    node::executable(),
-    "--troupe-worker-fd", "3",
-    "--troupe-parent-pid", std::to_string(getpid()),
-    "--node-name", opts.name + "-worker-" + std::to_string(index),
-    "--log-level", opts.log_level,
-    "--heartbeat-interval-ms", std::to_string(opts.heartbeat_interval.count()),
-    "--heartbeat-timeout-ms", std::to_string(opts.heartbeat_timeout.count()),
-    "--max-frame-size", std::to_string(opts.max_frame_size),
+      node::executable(),
+      "--troupe-worker-fd",
+      "3",
+      "--troupe-parent-pid",
+      std::to_string(getpid()),
+      "--node-name",
+      opts.name + "-worker-" + std::to_string(index),
+      "--log-level",
+      opts.log_level,
+      "--heartbeat-interval-ms",
+      std::to_string(opts.heartbeat_interval.count()),
+      "--heartbeat-timeout-ms",
+      std::to_string(opts.heartbeat_timeout.count()),
+      "--max-frame-size",
+      std::to_string(opts.max_frame_size),
   };
   args.insert(args.end(), opts.worker_args.begin(), opts.worker_args.end());
   std::vector<char*> argv;
@@ -370,187 +377,188 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
                subs.end());
   });
   return {
-    [self](start_worker_atom) -> caf::result<peer> {
-      auto index = ++self->state.workers_started;
-      auto spawned = spawn_worker_process(self, index);
-      if (!spawned)
-        return std::move(spawned.error());
-      auto pid = spawned->pid;
-      auto id = next_connection_id++;
-      auto& child = self->state.children[id];
-      child.pid = pid;
-      child.stderr_lines = std::move(spawned->stderr_lines);
-      self->state.handshaking[id] = detail::spawn_connection(
-        self->system(), spawned->socket,
-        make_connection_config(self, id, "child pid " + std::to_string(pid), true, false));
-      auto rp = self->make_response_promise<peer>();
-      self->state.joining[id].push_back(rp);
-      return rp;
-    },
-    [self](adopt_atom, int fd, std::string& address, bool acceptor,
-           bool tcp) -> caf::result<peer> {
-      auto id = next_connection_id++;
-      self->state.handshaking[id] = detail::spawn_connection(
-        self->system(), fd, make_connection_config(self, id, std::move(address), acceptor, tcp));
-      auto rp = self->make_response_promise<peer>();
-      self->state.joining[id].push_back(rp);
-      return rp;
-    },
-    [self](listen_atom, const std::string& host, uint16_t port) -> caf::result<uint16_t> {
-      // The listener runs on its own thread: it gets a copy of the settings, never this
-      // actor's state.
-      auto tcp = make_connection_config(self, 0, {}, true, true);
-      auto listening = detail::spawn_listener(
-        self->system(), host, port, [tcp](const std::string& address) {
-          auto cfg = tcp;
-          cfg.connection_id = next_connection_id++;
-          cfg.address = address;
-          return cfg;
-        });
-      if (!listening)
-        return make_error(errc::connect_failed, "cannot listen on " + host + ":"
-                                                  + std::to_string(port) + ": "
-                                                  + self->system().render(listening.error()));
-      self->state.listeners.push_back(listening->first);
-      self->state.endpoints.push_back(
-        (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":"
-        + std::to_string(listening->second));
-      log::get().info("listening on {}:{}", host, listening->second);
-      return listening->second;
-    },
-    [self](node_up_atom, peer_info& info) {
-      self->state.handshaking.erase(info.connection_id);
-      if (self->state.closing) {
-        self->send(info.connection, close_atom::value);
-        return;
-      }
-      peer p;
-      p.id = info.connection_id;
-      p.name = info.name;
-      p.node = info.node;
-      p.process_id = info.process_id;
-      p.address = info.address;
-      auto c = self->state.children.find(info.connection_id);
-      p.child = c != self->state.children.end();
-      if (p.child)
-        c->second.joined = true;
-      p.connection = info.connection;
-      self->state.peers[p.id] = p;
-      auto j = self->state.joining.find(p.id);
-      if (j != self->state.joining.end()) {
-        deliver_all(j->second, caf::make_message(p));
-        self->state.joining.erase(j);
-      }
-      for (auto& sub : self->state.subscribers)
-        self->send(sub, peer_up{p});
-    },
-    [self](node_down_atom, uint64_t id, caf::error& reason) {
-      auto& st = self->state;
-      st.handshaking.erase(id);
-      auto j = st.joining.find(id);
-      if (j != st.joining.end()) {
-        auto c = st.children.find(id);
-        if (c != st.children.end() && !c->second.joined) {
-          // A child that never joined: answer with its exit status and last words (reap).
-          auto& waiters = c->second.start_waiters;
-          waiters.insert(waiters.end(), j->second.begin(), j->second.end());
-        } else {
-          deliver_all(j->second, caf::make_message(reason));
+      [self](start_worker_atom) -> caf::result<peer> {
+        auto index = ++self->state.workers_started;
+        auto spawned = spawn_worker_process(self, index);
+        if (!spawned)
+          return std::move(spawned.error());
+        auto pid = spawned->pid;
+        auto id = next_connection_id++;
+        auto& child = self->state.children[id];
+        child.pid = pid;
+        child.stderr_lines = std::move(spawned->stderr_lines);
+        self->state.handshaking[id] = detail::spawn_connection(
+            self->system(), spawned->socket,
+            make_connection_config(self, id, "child pid " + std::to_string(pid), true, false));
+        auto rp = self->make_response_promise<peer>();
+        self->state.joining[id].push_back(rp);
+        return rp;
+      },
+      [self](adopt_atom, int fd, std::string& address, bool acceptor,
+             bool tcp) -> caf::result<peer> {
+        auto id = next_connection_id++;
+        self->state.handshaking[id] = detail::spawn_connection(
+            self->system(), fd,
+            make_connection_config(self, id, std::move(address), acceptor, tcp));
+        auto rp = self->make_response_promise<peer>();
+        self->state.joining[id].push_back(rp);
+        return rp;
+      },
+      [self](listen_atom, const std::string& host, uint16_t port) -> caf::result<uint16_t> {
+        // The listener runs on its own thread: it gets a copy of the settings, never this
+        // actor's state.
+        auto tcp = make_connection_config(self, 0, {}, true, true);
+        auto listening =
+            detail::spawn_listener(self->system(), host, port, [tcp](const std::string& address) {
+              auto cfg = tcp;
+              cfg.connection_id = next_connection_id++;
+              cfg.address = address;
+              return cfg;
+            });
+        if (!listening)
+          return make_error(errc::connect_failed, "cannot listen on " + host + ":"
+                                                      + std::to_string(port) + ": "
+                                                      + self->system().render(listening.error()));
+        self->state.listeners.push_back(listening->first);
+        self->state.endpoints.push_back(
+            (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":"
+            + std::to_string(listening->second));
+        log::get().info("listening on {}:{}", host, listening->second);
+        return listening->second;
+      },
+      [self](node_up_atom, peer_info& info) {
+        self->state.handshaking.erase(info.connection_id);
+        if (self->state.closing) {
+          self->send(info.connection, close_atom::value);
+          return;
         }
-        st.joining.erase(j);
-      }
-      auto i = st.peers.find(id);
-      auto w = st.down_waiters.find(id);
-      if (w != st.down_waiters.end()) {
-        auto gone = peer_down{i != st.peers.end() ? i->second : peer{}, reason};
-        deliver_all(w->second, caf::make_message(std::move(gone)));
-        st.down_waiters.erase(w);
-      }
-      if (i != st.peers.end()) {
-        for (auto& sub : st.subscribers)
-          self->send(sub, peer_down{i->second, reason});
-        auto& gone = st.departed[id] = peer_down{i->second, reason};
-        gone.peer.connection = nullptr;  // the dead link's actor need not be kept alive
-        if (st.departed.size() > manager_state::departed_kept)
-          st.departed.erase(st.departed.begin());  // ids only grow: the oldest connection
-        st.peers.erase(i);
-      }
-      auto c = st.children.find(id);
-      if (c != st.children.end()) {
-        c->second.down = true;
-        c->second.down_reason = reason;
-        // A child we did not ask to leave is fenced off for good: a stopped or partitioned
-        // worker must not come back with late results.
-        if (!c->second.stopping)
-          kill(c->second.pid, SIGKILL);
+        peer p;
+        p.id = info.connection_id;
+        p.name = info.name;
+        p.node = info.node;
+        p.process_id = info.process_id;
+        p.address = info.address;
+        auto c = self->state.children.find(info.connection_id);
+        p.child = c != self->state.children.end();
+        if (p.child)
+          c->second.joined = true;
+        p.connection = info.connection;
+        self->state.peers[p.id] = p;
+        auto j = self->state.joining.find(p.id);
+        if (j != self->state.joining.end()) {
+          deliver_all(j->second, caf::make_message(p));
+          self->state.joining.erase(j);
+        }
+        for (auto& sub : self->state.subscribers)
+          self->send(sub, peer_up{p});
+      },
+      [self](node_down_atom, uint64_t id, caf::error& reason) {
+        auto& st = self->state;
+        st.handshaking.erase(id);
+        auto j = st.joining.find(id);
+        if (j != st.joining.end()) {
+          auto c = st.children.find(id);
+          if (c != st.children.end() && !c->second.joined) {
+            // A child that never joined: answer with its exit status and last words (reap).
+            auto& waiters = c->second.start_waiters;
+            waiters.insert(waiters.end(), j->second.begin(), j->second.end());
+          } else {
+            deliver_all(j->second, caf::make_message(reason));
+          }
+          st.joining.erase(j);
+        }
+        auto i = st.peers.find(id);
+        auto w = st.down_waiters.find(id);
+        if (w != st.down_waiters.end()) {
+          auto gone = peer_down{i != st.peers.end() ? i->second : peer{}, reason};
+          deliver_all(w->second, caf::make_message(std::move(gone)));
+          st.down_waiters.erase(w);
+        }
+        if (i != st.peers.end()) {
+          for (auto& sub : st.subscribers)
+            self->send(sub, peer_down{i->second, reason});
+          auto& gone = st.departed[id] = peer_down{i->second, reason};
+          gone.peer.connection = nullptr;  // the dead link's actor need not be kept alive
+          if (st.departed.size() > manager_state::departed_kept)
+            st.departed.erase(st.departed.begin());  // ids only grow: the oldest connection
+          st.peers.erase(i);
+        }
+        auto c = st.children.find(id);
+        if (c != st.children.end()) {
+          c->second.down = true;
+          c->second.down_reason = reason;
+          // A child we did not ask to leave is fenced off for good: a stopped or partitioned
+          // worker must not come back with late results.
+          if (!c->second.stopping)
+            kill(c->second.pid, SIGKILL);
+          schedule_reap(self);
+        }
+      },
+      [self](detail::endpoints_atom) { return self->state.endpoints; },
+      [self](peers_atom) {
+        std::vector<peer> result;
+        for (auto& kv : self->state.peers)
+          result.push_back(kv.second);
+        return caf::make_message(std::move(result));
+      },
+      [self](subscribe_atom, caf::actor& listener) {
+        self->monitor(listener);
+        for (auto& kv : self->state.peers)
+          self->send(listener, peer_up{kv.second});
+        self->state.subscribers.push_back(std::move(listener));
+      },
+      [self](await_atom, uint64_t id) -> caf::result<peer_down> {
+        if (self->state.peers.count(id) == 0) {
+          auto gone = self->state.departed.find(id);
+          if (gone != self->state.departed.end())
+            return gone->second;
+          return peer_down{peer{}, make_error(errc::node_down, "not connected")};
+        }
+        auto rp = self->make_response_promise<peer_down>();
+        self->state.down_waiters[id].push_back(rp);
+        return rp;
+      },
+      [self](stop_atom, uint64_t id, caf::timespan grace) -> caf::result<int> {
+        auto c = self->state.children.find(id);
+        if (c == self->state.children.end())
+          return make_error(errc::node_down, "not a worker process of this node");
+        auto rp = self->make_response_promise<int>();
+        c->second.exit_waiters.push_back(rp);
+        c->second.stopping = true;
+        auto p = self->state.peers.find(id);
+        if (p != self->state.peers.end())
+          self->send(p->second.connection, close_atom::value);
+        self->delayed_send(self, grace, kill_atom::value, id);
         schedule_reap(self);
-      }
-    },
-    [self](detail::endpoints_atom) { return self->state.endpoints; },
-    [self](peers_atom) {
-      std::vector<peer> result;
-      for (auto& kv : self->state.peers)
-        result.push_back(kv.second);
-      return caf::make_message(std::move(result));
-    },
-    [self](subscribe_atom, caf::actor& listener) {
-      self->monitor(listener);
-      for (auto& kv : self->state.peers)
-        self->send(listener, peer_up{kv.second});
-      self->state.subscribers.push_back(std::move(listener));
-    },
-    [self](await_atom, uint64_t id) -> caf::result<peer_down> {
-      if (self->state.peers.count(id) == 0) {
-        auto gone = self->state.departed.find(id);
-        if (gone != self->state.departed.end())
-          return gone->second;
-        return peer_down{peer{}, make_error(errc::node_down, "not connected")};
-      }
-      auto rp = self->make_response_promise<peer_down>();
-      self->state.down_waiters[id].push_back(rp);
-      return rp;
-    },
-    [self](stop_atom, uint64_t id, caf::timespan grace) -> caf::result<int> {
-      auto c = self->state.children.find(id);
-      if (c == self->state.children.end())
-        return make_error(errc::node_down, "not a worker process of this node");
-      auto rp = self->make_response_promise<int>();
-      c->second.exit_waiters.push_back(rp);
-      c->second.stopping = true;
-      auto p = self->state.peers.find(id);
-      if (p != self->state.peers.end())
-        self->send(p->second.connection, close_atom::value);
-      self->delayed_send(self, grace, kill_atom::value, id);
-      schedule_reap(self);
-      return rp;
-    },
-    [self](kill_atom, uint64_t id) {
-      auto c = self->state.children.find(id);
-      if (c != self->state.children.end() && !c->second.status)
-        kill(c->second.pid, SIGKILL);
-    },
-    [self](reap_atom) { reap(self); },
-    [self](shutdown_atom, caf::timespan grace) -> caf::result<bool> {
-      auto& st = self->state;
-      for (auto& listener : st.listeners)
-        self->send_exit(listener, caf::exit_reason::user_shutdown);
-      st.listeners.clear();
-      st.endpoints.clear();
-      st.closing = true;
-      for (auto& kv : st.peers)
-        self->send(kv.second.connection, close_atom::value);
-      for (auto& kv : st.handshaking)
-        self->send(kv.second, close_atom::value);
-      if (st.children.empty())
-        return true;
-      for (auto& kv : st.children) {
-        kv.second.stopping = true;
-        self->delayed_send(self, grace, kill_atom::value, kv.first);
-      }
-      st.shutdown_done = self->make_response_promise<bool>();
-      schedule_reap(self);
-      return *st.shutdown_done;
-    },
+        return rp;
+      },
+      [self](kill_atom, uint64_t id) {
+        auto c = self->state.children.find(id);
+        if (c != self->state.children.end() && !c->second.status)
+          kill(c->second.pid, SIGKILL);
+      },
+      [self](reap_atom) { reap(self); },
+      [self](shutdown_atom, caf::timespan grace) -> caf::result<bool> {
+        auto& st = self->state;
+        for (auto& listener : st.listeners)
+          self->send_exit(listener, caf::exit_reason::user_shutdown);
+        st.listeners.clear();
+        st.endpoints.clear();
+        st.closing = true;
+        for (auto& kv : st.peers)
+          self->send(kv.second.connection, close_atom::value);
+        for (auto& kv : st.handshaking)
+          self->send(kv.second, close_atom::value);
+        if (st.children.empty())
+          return true;
+        for (auto& kv : st.children) {
+          kv.second.stopping = true;
+          self->delayed_send(self, grace, kill_atom::value, kv.first);
+        }
+        st.shutdown_done = self->make_response_promise<bool>();
+        schedule_reap(self);
+        return *st.shutdown_done;
+      },
   };
 }
 
@@ -572,8 +580,8 @@ caf::expected<T> ask(caf::actor_system& sys, const caf::actor& dest,
   caf::scoped_actor self{sys};
   caf::expected<T> result{make_error(errc::connect_failed, "no answer")};
   self->request(dest, timeout, std::forward<Ts>(xs)...)
-    .receive([&](T& value) { result = std::move(value); },
-             [&](caf::error& err) { result = std::move(err); });
+      .receive([&](T& value) { result = std::move(value); },
+               [&](caf::error& err) { result = std::move(err); });
   return result;
 }
 
@@ -603,7 +611,7 @@ node::~node() {
   caf::scoped_actor self{sys_};
   auto grace = std::chrono::duration_cast<caf::timespan>(std::chrono::seconds{2});
   self->request(manager_, std::chrono::seconds{10}, shutdown_atom::value, grace)
-    .receive([](bool) {}, [](caf::error&) {});
+      .receive([](bool) {}, [](caf::error&) {});
   self->send_exit(manager_, caf::exit_reason::user_shutdown);
 }
 
@@ -615,8 +623,7 @@ caf::expected<uint16_t> node::listen(const std::string& host, uint16_t port) {
   if (!tls_error_.empty())
     return make_error(errc::auth_failed, tls_error_);
   if (!opts_.secret.empty() || opts_.tls.enabled())
-    return ask<uint16_t>(sys_, manager_, std::chrono::seconds{10}, listen_atom::value, host,
-                         port);
+    return ask<uint16_t>(sys_, manager_, std::chrono::seconds{10}, listen_atom::value, host, port);
   // Without credentials only this machine may reach the port: every address the name resolves
   // to must be a loopback address, and the checked address is bound, not the name again.
   auto loopback = loopback_address(host);
@@ -647,7 +654,7 @@ caf::expected<peer> node::connect(const std::string& host, uint16_t port,
   caf::error last;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0)
       break;
     auto fd = tcp_connect_once(host, port, std::min(left, std::chrono::milliseconds{2000}));
@@ -664,14 +671,14 @@ caf::expected<peer> node::connect(const std::string& host, uint16_t port,
     } else {
       last = fd.error();
     }
-    log::get().debug("connect to {}:{} failed ({}), retrying in {} ms", host, port,
-                     describe(last), backoff.count());
+    log::get().debug("connect to {}:{} failed ({}), retrying in {} ms", host, port, describe(last),
+                     backoff.count());
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds{1000});
   }
   return make_error(errc::connect_failed, "could not join " + host + ":" + std::to_string(port)
-                                            + " within " + std::to_string(timeout.count())
-                                            + " ms: " + describe(last));
+                                              + " within " + std::to_string(timeout.count())
+                                              + " ms: " + describe(last));
 }
 
 std::vector<std::string> node::endpoints() const {
@@ -681,8 +688,7 @@ std::vector<std::string> node::endpoints() const {
 }
 
 std::vector<peer> node::peers() const {
-  auto result = ask<std::vector<peer>>(sys_, manager_, std::chrono::seconds{10},
-                                       peers_atom::value);
+  auto result = ask<std::vector<peer>>(sys_, manager_, std::chrono::seconds{10}, peers_atom::value);
   return result ? std::move(*result) : std::vector<peer>{};
 }
 

@@ -39,20 +39,20 @@ namespace troupe {
 using namespace std::chrono_literals;
 
 struct node_options {
-  std::string name = "node";         // shown in logs and to peers
-  std::string secret;                // cluster secret for TCP links; empty: no authentication
-  wire::tls_options tls;             // certificates for TCP links; empty: plain TCP
+  std::string name = "node";  // shown in logs and to peers
+  std::string secret;         // cluster secret for TCP links; empty: no authentication
+  wire::tls_options tls;      // certificates for TCP links; empty: plain TCP
   size_t max_frame_size = wire::default_max_frame_size;
   std::chrono::milliseconds heartbeat_interval = 500ms;
   std::chrono::milliseconds heartbeat_timeout = 3000ms;  // silent longer: declared down
   std::chrono::milliseconds handshake_timeout = 5000ms;
   // What peers can make this node hold (docs/protocol.md, "Limits"):
   size_t max_connections = 256;  // links open at once; TCP connections beyond are refused
-  size_t partial_frame_budget = 64 * 1024 * 1024;  // bytes of unfinished frames, all links
+  size_t partial_frame_budget = 64 * 1024 * 1024;     // bytes of unfinished frames, all links
   std::chrono::milliseconds frame_timeout = 10000ms;  // a begun frame must be complete by then
-  size_t max_spawned_per_link = 1024;  // live actors one peer may have spawned here
-  std::string log_level = "warn";    // passed on to worker processes
-  std::vector<std::string> worker_args;  // extra arguments for worker processes
+  size_t max_spawned_per_link = 1024;                 // live actors one peer may have spawned here
+  std::string log_level = "warn";                     // passed on to worker processes
+  std::vector<std::string> worker_args;               // extra arguments for worker processes
 };
 
 /// A peer node, as seen from this node.

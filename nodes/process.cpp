@@ -5,8 +5,7 @@
 
 namespace troupe {
 
-caf::expected<process> process::start(node& n, const std::string& actor_type,
-                                      caf::message args) {
+caf::expected<process> process::start(node& n, const std::string& actor_type, caf::message args) {
   auto worker = n.start_worker();
   if (!worker)
     return std::move(worker.error());
@@ -25,7 +24,7 @@ caf::expected<int> process::join(std::chrono::milliseconds timeout) {
   if (!join_for(node_->system(), actor_, timeout))
     return make_error(errc::cancelled, "the process's actor is still running");
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-    deadline - std::chrono::steady_clock::now());
+      deadline - std::chrono::steady_clock::now());
   auto status = node_->stop_worker(worker_, std::max(left, std::chrono::milliseconds{1000}));
   if (status)
     exitcode_ = *status;

@@ -43,8 +43,7 @@ public:
 
 private:
   process(node& n, peer worker, caf::actor actor)
-    : node_(&n), worker_(std::move(worker)), actor_(std::move(actor)) {
-  }
+      : node_(&n), worker_(std::move(worker)), actor_(std::move(actor)) {}
 
   node* node_;
   peer worker_;

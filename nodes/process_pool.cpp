@@ -60,8 +60,8 @@ struct batch {
   clock::time_point sent;
   uint32_t items = 0;
   std::chrono::milliseconds item_timeout{0};  // 0: none
-  bool queued = false;    // sent while its worker was busy: its wait says nothing of the wire
-  bool revoking = false;  // asked back from its worker, to run on an idle one
+  bool queued = false;       // sent while its worker was busy: its wait says nothing of the wire
+  bool revoking = false;     // asked back from its worker, to run on an idle one
   clock::time_point probed;  // when its worker last confirmed it has it (or it started)
   bool probing = false;
 };
@@ -163,11 +163,10 @@ void fail_all(dispatcher_actor* self, const caf::error& err) {
 void notify_waiters(dispatcher_actor* self) {
   auto& st = self->state;
   // Cancelled jobs leave the queue here, so that a pool without workers can still drain.
-  st.queue.erase(std::remove_if(st.queue.begin(), st.queue.end(),
-                                [](const job_ptr& j) {
-                                  return j->phase.load() == detail::job::cancelled;
-                                }),
-                 st.queue.end());
+  st.queue.erase(
+      std::remove_if(st.queue.begin(), st.queue.end(),
+                     [](const job_ptr& j) { return j->phase.load() == detail::job::cancelled; }),
+      st.queue.end());
   auto& ws = st.worker_waiters;
   for (auto i = ws.begin(); i != ws.end();) {
     if (st.workers.size() >= i->first) {
@@ -199,7 +198,7 @@ void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason,
 void stop_child(dispatcher_actor* self, uint64_t id, std::chrono::milliseconds grace) {
   self->request(self->state.manager, std::chrono::seconds{10}, detail::stop_atom::value, id,
                 std::chrono::duration_cast<caf::timespan>(grace))
-    .then([](int) {}, [](caf::error&) {});
+      .then([](int) {}, [](caf::error&) {});
 }
 
 // Stops using a worker that misbehaved (silent, malformed results, a timed-out task): our own
@@ -279,12 +278,12 @@ void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result) {
         ++st.stats.timeouts;
         bool own = st.own_children.count(worker) > 0;
         fail(self, j,
-             make_error(errc::task_timeout,
-                        "task '" + j->task + "' (item "
-                          + std::to_string(j->first_index + index - offset)
-                          + ") ran longer than its timeout of "
-                          + std::to_string(b.item_timeout.count()) + " ms; its worker "
-                          + (own ? "process was stopped and replaced" : "node was disconnected")));
+             make_error(
+                 errc::task_timeout,
+                 "task '" + j->task + "' (item " + std::to_string(j->first_index + index - offset)
+                     + ") ran longer than its timeout of " + std::to_string(b.item_timeout.count())
+                     + " ms; its worker "
+                     + (own ? "process was stopped and replaced" : "node was disconnected")));
       } else {
         again.push_back(j);
       }
@@ -300,12 +299,12 @@ void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result) {
   std::vector<std::string_view> values;   // their contents, to check
   records.reserve(total);
   values.reserve(total);
-  bool ok = items::read_records(result.results(),
-                                [&](std::string_view value, std::string_view record) {
-                                  records.push_back(record);
-                                  values.push_back(value);
-                                  return records.size() <= total;
-                                });
+  bool ok =
+      items::read_records(result.results(), [&](std::string_view value, std::string_view record) {
+        records.push_back(record);
+        values.push_back(value);
+        return records.size() <= total;
+      });
   for (auto& f : result.failures())
     ok = ok && f.index() < total;
   if (ok && records.size() == total) {
@@ -327,9 +326,8 @@ void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result) {
     st.stats.items_per_worker[w->second.node.name] += total;
   // Learn the costs: per-item execution time, and what the round trip adds. The worker's own
   // figure is believed only up to what the head saw.
-  auto elapsed =
-    static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - b.sent)
-                          .count());
+  auto elapsed = static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - b.sent).count());
   auto exec = std::min(static_cast<double>(result.elapsed_ns()), elapsed);
   auto per_item = exec / std::max<uint32_t>(total, 1);
   auto [cost, fresh] = st.item_ns.try_emplace(b.jobs.front()->task, per_item);
@@ -441,8 +439,8 @@ void send_batch(dispatcher_actor* self, worker_slot& w, std::vector<job_ptr> job
   // No deadline on the request itself: the dispatcher's tick knows when the batch started
   // running, which the request's timer would not.
   self->request(w.runner, caf::infinite, std::move(msg))
-    .then([self, id](pool::ResultBatch& result) { on_result(self, id, result); },
-          [self, id](caf::error& err) { on_batch_error(self, id, err); });
+      .then([self, id](pool::ResultBatch& result) { on_result(self, id, result); },
+            [self, id](caf::error& err) { on_batch_error(self, id, err); });
   start_ticking(self);
 }
 
@@ -465,8 +463,8 @@ void dispatch(dispatcher_actor* self) {
       // Merge queued submissions of the same task (and timeout) into this batch; only once
       // the task is measured: merged calls run one after another.
       auto limit = static_cast<uint32_t>(
-        std::clamp(merge_target_ns / std::max(item_cost(st, first->task), 1.0), 1.0,
-                   double{merge_max_items}));
+          std::clamp(merge_target_ns / std::max(item_cost(st, first->task), 1.0), 1.0,
+                     double{merge_max_items}));
       uint32_t items = first->count;
       size_t bytes = first->args.size();
       while (!st.queue.empty()) {
@@ -488,7 +486,7 @@ void dispatch(dispatcher_actor* self) {
   }
 }
 
-// -- the tick: deadlines, stuck workers, waiting for workers --------------------------------
+// -- the tick: deadlines, stuck workers, waiting for workers --------------------------------------
 
 // When a batch that started at `since` should have come back at the latest: an honest worker
 // reports a timed-out item itself after item_timeout; this is for workers that say nothing.
@@ -499,7 +497,8 @@ std::optional<clock::time_point> deadline_of(const batch& b, clock::time_point s
   auto seconds = std::chrono::duration<double>(b.item_timeout).count() * b.items + 1.0;
   if (seconds >= std::chrono::duration<double>(detail::unbounded_wait).count())
     return std::nullopt;
-  return since + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
+  return since
+         + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
 }
 
 void check_deadlines(dispatcher_actor* self, clock::time_point now) {
@@ -518,8 +517,8 @@ void check_deadlines(dispatcher_actor* self, clock::time_point now) {
   }
   for (auto& [id, task] : silent)
     fence(self, id,
-          make_error(errc::worker_lost, "no answer for a batch of '" + task
-                                          + "' long past its deadline"),
+          make_error(errc::worker_lost,
+                     "no answer for a batch of '" + task + "' long past its deadline"),
           false);
 }
 
@@ -545,29 +544,30 @@ void probe_running_batches(dispatcher_actor* self, clock::time_point now) {
     probe.set_batch_id(id);
     auto worker = kv.first;
     self->request(w.runner, interval, std::move(probe))
-      .then(
-        [self, id, worker](const pool::BatchProbe& answer) {
-          auto& st = self->state;
-          auto b = st.batches.find(id);
-          if (b == st.batches.end())
-            return;
-          b->second.probing = false;
-          b->second.probed = clock::now();
-          if (!answer.held() || answer.batch_id() != id)
-            fence(self, worker,
-                  make_error(errc::worker_lost, "its runner no longer has a batch it was given"),
-                  false);
-        },
-        [self, id, worker](const caf::error& err) {
-          auto& st = self->state;
-          auto b = st.batches.find(id);
-          if (b == st.batches.end())
-            return;
-          fence(self, worker,
-                make_error(errc::worker_lost,
-                           "its runner did not answer a probe (" + describe(err) + ")"),
-                false);
-        });
+        .then(
+            [self, id, worker](const pool::BatchProbe& answer) {
+              auto& st = self->state;
+              auto b = st.batches.find(id);
+              if (b == st.batches.end())
+                return;
+              b->second.probing = false;
+              b->second.probed = clock::now();
+              if (!answer.held() || answer.batch_id() != id)
+                fence(
+                    self, worker,
+                    make_error(errc::worker_lost, "its runner no longer has a batch it was given"),
+                    false);
+            },
+            [self, id, worker](const caf::error& err) {
+              auto& st = self->state;
+              auto b = st.batches.find(id);
+              if (b == st.batches.end())
+                return;
+              fence(self, worker,
+                    make_error(errc::worker_lost,
+                               "its runner did not answer a probe (" + describe(err) + ")"),
+                    false);
+            });
   }
 }
 
@@ -592,8 +592,8 @@ void revoke_waiting_batches(dispatcher_actor* self, clock::time_point now) {
     if (front == st.batches.end())
       continue;
     auto expected = std::chrono::nanoseconds{static_cast<int64_t>(
-      2 * item_cost(st, front->second.jobs.front()->task) * front->second.items
-      + 4 * st.overhead_ns)};
+        2 * item_cost(st, front->second.jobs.front()->task) * front->second.items
+        + 4 * st.overhead_ns)};
     if (now - w.front_since < expected)
       continue;
     auto last = st.batches.find(w.order.back());
@@ -629,8 +629,8 @@ void report_waiting(dispatcher_actor* self, clock::time_point now) {
   for (auto& e : st.endpoints)
     where += (where.empty() ? "" : " or ") + ("--join " + e);
   log::get().warn("pool: waiting for workers: {} ready{}, {} starting, {} tasks queued{}",
-                  st.workers.size(), wanted > 0 ? " of " + std::to_string(wanted) : "",
-                  st.starting, st.queue.size(),
+                  st.workers.size(), wanted > 0 ? " of " + std::to_string(wanted) : "", st.starting,
+                  st.queue.size(),
                   where.empty() ? std::string{"; this node does not listen for worker nodes"}
                                 : "; start worker nodes with " + where);
 }
@@ -645,10 +645,10 @@ void check_starvation(dispatcher_actor* self, clock::time_point now) {
   if (st.opts.worker_wait.count() == 0 || now - st.no_worker_since < st.opts.worker_wait)
     return;
   auto waiting = st.queue.size() + st.batches.size();
-  fail_all(self, make_error(errc::worker_lost,
-                            "no worker was available for "
-                              + std::to_string(st.opts.worker_wait.count()) + " ms; "
-                              + std::to_string(waiting) + " submissions failed"));
+  fail_all(self,
+           make_error(errc::worker_lost, "no worker was available for "
+                                             + std::to_string(st.opts.worker_wait.count()) + " ms; "
+                                             + std::to_string(waiting) + " submissions failed"));
   notify_waiters(self);
 }
 
@@ -674,26 +674,26 @@ void start_ticking(dispatcher_actor* self) {
   self->delayed_send(self, tick_interval, tick_atom::value);
 }
 
-// -- workers come and go ----------------------------------------------------------------------
+// -- workers come and go --------------------------------------------------------------------------
 
 void add_worker(dispatcher_actor* self, const peer& p) {
   self->request(p.connection, std::chrono::seconds{30}, detail::spawn_atom::value,
                 std::string{task_runner_type}, caf::message{})
-    .then(
-      [self, p](caf::actor& runner) {
-        auto& st = self->state;
-        if (st.terminated || (st.closing && !has_work(st)))
-          return;
-        auto& slot = st.workers[p.id];
-        slot.node = p;
-        slot.runner = runner;
-        log::get().debug("pool: worker {} ready ({} in total)", p.name, st.workers.size());
-        dispatch(self);
-        notify_waiters(self);
-      },
-      [p](caf::error& err) {
-        log::get().warn("pool: cannot use {} as a worker: {}", p.name, describe(err));
-      });
+      .then(
+          [self, p](caf::actor& runner) {
+            auto& st = self->state;
+            if (st.terminated || (st.closing && !has_work(st)))
+              return;
+            auto& slot = st.workers[p.id];
+            slot.node = p;
+            slot.runner = runner;
+            log::get().debug("pool: worker {} ready ({} in total)", p.name, st.workers.size());
+            dispatch(self);
+            notify_waiters(self);
+          },
+          [p](caf::error& err) {
+            log::get().warn("pool: cannot use {} as a worker: {}", p.name, describe(err));
+          });
 }
 
 void start_worker(dispatcher_actor* self, bool replacement) {
@@ -702,50 +702,49 @@ void start_worker(dispatcher_actor* self, bool replacement) {
     return;
   ++st.starting;
   self->request(st.manager, std::chrono::seconds{30}, detail::start_worker_atom::value)
-    .then(
-      [self, replacement](peer& p) {
-        auto& st = self->state;
-        --st.starting;
-        st.start_failures = 0;
-        if (st.terminated) {
-          stop_child(self, p.id, std::chrono::milliseconds{0});
-          return;
-        }
-        st.own_children.emplace(p.id, p);
-        if (replacement)
-          ++st.stats.respawned;
-        add_worker(self, p);
-        notify_waiters(self);
-      },
-      [self](caf::error& err) {
-        auto& st = self->state;
-        --st.starting;
-        // Only failures of the start-up itself count; a worker killed from outside while it
-        // started is simply started again.
-        if (!is(err, errc::worker_lost))
-          ++st.start_failures;
-        log::get().error("pool: cannot start a worker process: {}", describe(err));
-        if (st.start_failures >= st.opts.max_start_failures) {
-          // Retrying would only fail again: say why, once, to everyone waiting.
-          st.gave_up = make_error(errc::worker_start_failed,
-                                  std::to_string(st.start_failures)
-                                    + " worker processes in a row failed to start; the last: "
-                                    + describe(err));
-          if (st.workers.empty() && st.starting == 0)
-            fail_all(self, st.gave_up);
-        } else {
-          self->delayed_send(self, std::chrono::milliseconds{200 << st.start_failures},
-                             respawn_atom::value);
-        }
-        notify_waiters(self);
-      });
+      .then(
+          [self, replacement](peer& p) {
+            auto& st = self->state;
+            --st.starting;
+            st.start_failures = 0;
+            if (st.terminated) {
+              stop_child(self, p.id, std::chrono::milliseconds{0});
+              return;
+            }
+            st.own_children.emplace(p.id, p);
+            if (replacement)
+              ++st.stats.respawned;
+            add_worker(self, p);
+            notify_waiters(self);
+          },
+          [self](caf::error& err) {
+            auto& st = self->state;
+            --st.starting;
+            // Only failures of the start-up itself count; a worker killed from outside while it
+            // started is simply started again.
+            if (!is(err, errc::worker_lost))
+              ++st.start_failures;
+            log::get().error("pool: cannot start a worker process: {}", describe(err));
+            if (st.start_failures >= st.opts.max_start_failures) {
+              // Retrying would only fail again: say why, once, to everyone waiting.
+              st.gave_up = make_error(
+                  errc::worker_start_failed,
+                  std::to_string(st.start_failures)
+                      + " worker processes in a row failed to start; the last: " + describe(err));
+              if (st.workers.empty() && st.starting == 0)
+                fail_all(self, st.gave_up);
+            } else {
+              self->delayed_send(self, std::chrono::milliseconds{200 << st.start_failures},
+                                 respawn_atom::value);
+            }
+            notify_waiters(self);
+          });
 }
 
 // A worker is gone: everything in flight there runs again. Unless the worker is known not to
 // be at fault (blameless), its tasks become suspects that go first and alone, so that a task
 // that keeps killing its worker is identified and stopped.
-void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason,
-                 bool blameless) {
+void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason, bool blameless) {
   auto& st = self->state;
   auto w = st.workers.find(id);
   if (w != st.workers.end()) {
@@ -773,10 +772,10 @@ void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason,
         fail(self, j,
              make_error(errc::worker_lost,
                         "task '" + j->task + "' (item " + item_range(*j) + ") lost "
-                          + std::to_string(j->kills)
-                          + " workers that were running it (died, dropped, or failed it); giving "
-                            "up. Last: "
-                          + describe(j->last_failure ? j->last_failure : reason)));
+                            + std::to_string(j->kills)
+                            + " workers that were running it (died, dropped, or failed it); giving "
+                              "up. Last: "
+                            + describe(j->last_failure ? j->last_failure : reason)));
       } else {
         j->suspect = true;
         j->mergeable = false;
@@ -807,10 +806,11 @@ void on_peer_down(dispatcher_actor* self, const peer_down& down) {
 caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_options opts) {
   // Workers learn this actor's address (it sends them batches): whatever else they send it is
   // dropped, and said once in a while, not once per message.
-  self->set_default_handler([](caf::scheduled_actor*, caf::message_view& msg) -> caf::result<caf::message> {
-    log::rejected("message to the process pool", msg.content().stringify());
-    return caf::sec::unexpected_message;
-  });
+  self->set_default_handler(
+      [](caf::scheduled_actor*, caf::message_view& msg) -> caf::result<caf::message> {
+        log::rejected("message to the process pool", msg.content().stringify());
+        return caf::sec::unexpected_message;
+      });
   auto& st = self->state;
   st.manager = std::move(manager);
   st.opts = opts;
@@ -820,84 +820,83 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
     start_worker(self, false);
   self->send(st.manager, subscribe_atom::value, caf::actor_cast<caf::actor>(self));
   self->request(st.manager, std::chrono::seconds{10}, detail::endpoints_atom::value)
-    .then([self](std::vector<std::string>& endpoints) { self->state.endpoints = endpoints; },
-          [](caf::error&) {});
+      .then([self](std::vector<std::string>& endpoints) { self->state.endpoints = endpoints; },
+            [](caf::error&) {});
   return {
-    [self](submit_atom, std::vector<job_ptr>& jobs) {
-      auto& st = self->state;
-      caf::error refused;
-      if (st.closing)
-        refused = make_error(errc::pool_closed, "the pool is closed");
-      else if (st.gave_up && st.workers.empty())
-        refused = st.gave_up;
-      if (refused) {
+      [self](submit_atom, std::vector<job_ptr>& jobs) {
+        auto& st = self->state;
+        caf::error refused;
+        if (st.closing)
+          refused = make_error(errc::pool_closed, "the pool is closed");
+        else if (st.gave_up && st.workers.empty())
+          refused = st.gave_up;
+        if (refused) {
+          for (auto& j : jobs)
+            fail(self, j, refused);
+          return;
+        }
+        if (!has_work(st))
+          st.no_worker_since = clock::now();
         for (auto& j : jobs)
-          fail(self, j, refused);
-        return;
-      }
-      if (!has_work(st))
-        st.no_worker_since = clock::now();
-      for (auto& j : jobs)
-        st.queue.push_back(std::move(j));
-      dispatch(self);
-      start_ticking(self);
-    },
-    [self](const peer_up& up) {
-      auto& st = self->state;
-      // Our own children arrive through start_worker; others are nodes that joined over TCP.
-      if (up.peer.child || !st.opts.use_joined_workers || !wants_workers(st))
-        return;
-      if (st.fenced.count(up.peer.name) > 0) {
-        log::get().warn("pool: not using {} again: it was dropped for misbehaving",
-                        up.peer.name);
-        return;
-      }
-      if (st.workers.count(up.peer.id) == 0)
-        add_worker(self, up.peer);
-    },
-    [self](const peer_down& down) { on_peer_down(self, down); },
-    [self](respawn_atom) {
-      if (wants_workers(self->state))
-        start_worker(self, true);
-    },
-    [self](tick_atom) { on_tick(self); },
-    [self](wait_atom, size_t n) -> caf::result<bool> {
-      auto rp = self->make_response_promise<bool>();
-      self->state.worker_waiters.emplace_back(n, rp);
-      notify_waiters(self);
-      start_ticking(self);
-      return rp;
-    },
-    [self](close_atom) {
-      self->state.closing = true;
-      notify_waiters(self);
-    },
-    [self](join_atom) -> caf::result<std::vector<peer>> {
-      auto& st = self->state;
-      st.closing = true;
-      // Answered with the worker processes to stop once nothing is queued or in flight.
-      auto rp = self->make_response_promise<std::vector<peer>>();
-      st.drained_waiters.push_back(rp);
-      notify_waiters(self);
-      return rp;
-    },
-    [self](terminate_atom) {
-      auto& st = self->state;
-      st.closing = true;
-      st.terminated = true;
-      fail_all(self, make_error(errc::terminated, "the pool was terminated"));
-      st.workers.clear();
-      std::vector<peer> children;
-      for (auto& kv : st.own_children)
-        children.push_back(kv.second);
-      notify_waiters(self);
-      return children;
-    },
-    [self](stats_atom) {
-      auto stats = self->state.stats;
-      stats.workers = self->state.workers.size();
-      return stats;
-    },
+          st.queue.push_back(std::move(j));
+        dispatch(self);
+        start_ticking(self);
+      },
+      [self](const peer_up& up) {
+        auto& st = self->state;
+        // Our own children arrive through start_worker; others are nodes that joined over TCP.
+        if (up.peer.child || !st.opts.use_joined_workers || !wants_workers(st))
+          return;
+        if (st.fenced.count(up.peer.name) > 0) {
+          log::get().warn("pool: not using {} again: it was dropped for misbehaving", up.peer.name);
+          return;
+        }
+        if (st.workers.count(up.peer.id) == 0)
+          add_worker(self, up.peer);
+      },
+      [self](const peer_down& down) { on_peer_down(self, down); },
+      [self](respawn_atom) {
+        if (wants_workers(self->state))
+          start_worker(self, true);
+      },
+      [self](tick_atom) { on_tick(self); },
+      [self](wait_atom, size_t n) -> caf::result<bool> {
+        auto rp = self->make_response_promise<bool>();
+        self->state.worker_waiters.emplace_back(n, rp);
+        notify_waiters(self);
+        start_ticking(self);
+        return rp;
+      },
+      [self](close_atom) {
+        self->state.closing = true;
+        notify_waiters(self);
+      },
+      [self](join_atom) -> caf::result<std::vector<peer>> {
+        auto& st = self->state;
+        st.closing = true;
+        // Answered with the worker processes to stop once nothing is queued or in flight.
+        auto rp = self->make_response_promise<std::vector<peer>>();
+        st.drained_waiters.push_back(rp);
+        notify_waiters(self);
+        return rp;
+      },
+      [self](terminate_atom) {
+        auto& st = self->state;
+        st.closing = true;
+        st.terminated = true;
+        fail_all(self, make_error(errc::terminated, "the pool was terminated"));
+        st.workers.clear();
+        std::vector<peer> children;
+        for (auto& kv : st.own_children)
+          children.push_back(kv.second);
+        notify_waiters(self);
+        return children;
+      },
+      [self](stats_atom) {
+        auto stats = self->state.stats;
+        stats.workers = self->state.workers.size();
+        return stats;
+      },
   };
 }
 
@@ -913,9 +912,9 @@ size_t pool_options::default_workers() {
 process_pool::process_pool(node& n, pool_options opts) : node_(n), opts_(opts) {
   if (opts_.workers == 0 && (!opts_.use_joined_workers || n.endpoints().empty()))
     throw std::invalid_argument(
-      "a process pool with no worker processes (workers = 0) needs worker nodes, but this node "
-      "does not listen for them: start worker processes (--workers N) or listen for worker "
-      "nodes (--listen ADDR:PORT, then run the program with --join ADDR:PORT)");
+        "a process pool with no worker processes (workers = 0) needs worker nodes, but this node "
+        "does not listen for them: start worker processes (--workers N) or listen for worker "
+        "nodes (--listen ADDR:PORT, then run the program with --join ADDR:PORT)");
   callbacks_ = detail::callback_thread::start();
   dispatcher_ = n.system().spawn(dispatcher, n.manager(), opts_);
 }
@@ -934,11 +933,11 @@ bool process_pool::wait_for_workers(size_t n, std::chrono::milliseconds timeout)
   caf::scoped_actor self{node_.system()};
   bool ready = false;
   self->request(dispatcher_, timeout, wait_atom::value, n)
-    .receive([&](bool) { ready = true; },
-             [](caf::error& err) {
-               if (err != caf::sec::request_timeout)
-                 throw task_error{err};
-             });
+      .receive([&](bool) { ready = true; },
+               [](caf::error& err) {
+                 if (err != caf::sec::request_timeout)
+                   throw task_error{err};
+               });
   return ready;
 }
 
@@ -980,10 +979,10 @@ bool process_pool::join_within(std::optional<std::chrono::milliseconds> timeout)
   auto request = timeout ? self->request(dispatcher_, *timeout, join_atom::value)
                          : self->request(dispatcher_, caf::infinite, join_atom::value);
   std::move(request).receive([&](std::vector<peer>& ps) { children = std::move(ps); },
-             [](caf::error& err) {
-               if (err != caf::sec::request_timeout)
-                 log::get().error("pool: join failed: {}", describe(err));
-             });
+                             [](caf::error& err) {
+                               if (err != caf::sec::request_timeout)
+                                 log::get().error("pool: join failed: {}", describe(err));
+                             });
   if (!children)
     return false;
   keep_final_stats();
@@ -1000,8 +999,8 @@ void process_pool::terminate() {
   caf::scoped_actor self{node_.system()};
   std::vector<peer> children;
   self->request(dispatcher_, std::chrono::seconds{10}, terminate_atom::value)
-    .receive([&](std::vector<peer>& ps) { children = std::move(ps); },
-             [](caf::error& err) { log::get().error("pool: terminate: {}", describe(err)); });
+      .receive([&](std::vector<peer>& ps) { children = std::move(ps); },
+               [](caf::error& err) { log::get().error("pool: terminate: {}", describe(err)); });
   keep_final_stats();
   joined_ = true;
   caf::anon_send_exit(dispatcher_, caf::exit_reason::user_shutdown);
@@ -1018,15 +1017,14 @@ void process_pool::stop_children(const std::vector<peer>& children,
                std::chrono::duration_cast<caf::timespan>(grace));
   for (size_t i = 0; i < children.size(); ++i) {
     bool more = true;
-    self->receive([](int) {},
-                  [](caf::error& err) {
-                    log::get().warn("pool: stopping a worker: {}", describe(err));
-                  },
-                  caf::after(bound) >> [&] {
-                    log::get().warn("pool: worker processes did not stop within {} ms",
-                                    bound.count());
-                    more = false;
-                  });
+    self->receive(
+        [](int) {},
+        [](caf::error& err) { log::get().warn("pool: stopping a worker: {}", describe(err)); },
+        caf::after(bound) >>
+            [&] {
+              log::get().warn("pool: worker processes did not stop within {} ms", bound.count());
+              more = false;
+            });
     if (!more)
       break;
   }
@@ -1038,8 +1036,8 @@ pool_stats process_pool::stats() const {
   caf::scoped_actor self{node_.system()};
   pool_stats result;
   self->request(dispatcher_, std::chrono::seconds{10}, stats_atom::value)
-    .receive([&](pool_stats& s) { result = std::move(s); },
-             [](caf::error& err) { log::get().warn("pool: stats: {}", describe(err)); });
+      .receive([&](pool_stats& s) { result = std::move(s); },
+               [](caf::error& err) { log::get().warn("pool: stats: {}", describe(err)); });
   return result;
 }
 
@@ -1047,8 +1045,9 @@ std::string process_pool::task_name(const void* function) const {
   const auto* cfg = dynamic_cast<const config*>(&node_.system().config());
   const auto* entry = cfg ? cfg->tasks().find_function(function) : nullptr;
   if (!entry)
-    throw std::invalid_argument("this function is not a registered task: add it with "
-                                "cfg.tasks().add(name, function) in the program's setup");
+    throw std::invalid_argument(
+        "this function is not a registered task: add it with "
+        "cfg.tasks().add(name, function) in the program's setup");
   return entry->name;
 }
 

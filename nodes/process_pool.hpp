@@ -92,15 +92,15 @@ struct task_options {
 };
 
 struct pool_stats {
-  size_t workers = 0;                // ready now
-  uint64_t tasks_completed = 0;      // items with a result (or a task exception)
-  uint64_t redispatched = 0;         // items sent again after their worker died
-  uint64_t respawned = 0;            // worker processes started to replace dead ones
-  uint64_t worker_deaths = 0;        // workers lost while the pool ran
+  size_t workers = 0;            // ready now
+  uint64_t tasks_completed = 0;  // items with a result (or a task exception)
+  uint64_t redispatched = 0;     // items sent again after their worker died
+  uint64_t respawned = 0;        // worker processes started to replace dead ones
+  uint64_t worker_deaths = 0;    // workers lost while the pool ran
   uint64_t late_results_discarded = 0;
-  uint64_t timeouts = 0;             // items that ran past their timeout
-  uint64_t revoked = 0;              // queued batches handed back to run on an idle worker
-  uint64_t fenced = 0;               // workers dropped for silence or malformed results
+  uint64_t timeouts = 0;  // items that ran past their timeout
+  uint64_t revoked = 0;   // queued batches handed back to run on an idle worker
+  uint64_t fenced = 0;    // workers dropped for silence or malformed results
   std::map<std::string, uint64_t> items_per_worker;  // by worker node name
 };
 
@@ -119,10 +119,10 @@ struct job {
   std::string task;
   std::string args;  // Items: one record per argument
   uint32_t count = 0;
-  uint32_t first_index = 0;  // position of the first argument in its map, for messages
+  uint32_t first_index = 0;               // position of the first argument in its map, for messages
   std::chrono::milliseconds timeout{-1};  // per item; negative: the pool's task_timeout
   unsigned kills = 0;
-  bool suspect = false;  // was in flight on a dead worker: runs alone from now on
+  bool suspect = false;    // was in flight on a dead worker: runs alone from now on
   bool mergeable = false;  // may share a batch with other submissions (apply_async)
   std::function<void(job_result&&)> done;
   /// Whether one result record parses as the task's result type: a worker's reply is checked
@@ -193,7 +193,7 @@ public:
   /// Throws task_error (errc::worker_start_failed) if worker processes cannot be started.
   bool wait_for_workers(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds{30});
 
-  // -- map ----------------------------------------------------------------------------------
+  // -- map ----------------------------------------------------------------------------------------
 
   /// Applies a registered task to every input; returns the results in input order. Chunk size
   /// 0 picks one as Python does (inputs / (4 * workers)). Throws task_error for the first
@@ -205,8 +205,8 @@ public:
   }
 
   template <class R, class A>
-  std::vector<R> map(const std::string& task, const std::vector<A>& inputs,
-                     size_t chunksize = 0, task_options call = {}) {
+  std::vector<R> map(const std::string& task, const std::vector<A>& inputs, size_t chunksize = 0,
+                     task_options call = {}) {
     check_types<A, R>(task);
     auto chunks = submit_chunks<A, R>(task, inputs, chunksize, call);
     for (auto& chunk : chunks)
@@ -218,21 +218,20 @@ public:
     return out;
   }
 
-  // -- imap_unordered -----------------------------------------------------------------------
+  // -- imap_unordered -----------------------------------------------------------------------------
 
   /// Submits like map and returns one future per chunk; iterate them with as_completed to
   /// handle results as they arrive. Chunk size 0 means 1.
   template <class F>
-  auto imap_unordered(F fn, const std::vector<task_argument_t<F>>& inputs,
-                      size_t chunksize = 1, task_options call = {}) {
+  auto imap_unordered(F fn, const std::vector<task_argument_t<F>>& inputs, size_t chunksize = 1,
+                      task_options call = {}) {
     return imap_unordered<task_result_t<F>>(task_name(fn), inputs, chunksize, call);
   }
 
   template <class R, class A>
   std::vector<future<std::vector<R>>> imap_unordered(const std::string& task,
                                                      const std::vector<A>& inputs,
-                                                     size_t chunksize = 1,
-                                                     task_options call = {}) {
+                                                     size_t chunksize = 1, task_options call = {}) {
     check_types<A, R>(task);
     auto chunks = submit_chunks<A, R>(task, inputs, chunksize == 0 ? 1 : chunksize, call);
     std::vector<future<std::vector<R>>> out;
@@ -254,7 +253,7 @@ public:
     return out;
   }
 
-  // -- apply_async --------------------------------------------------------------------------
+  // -- apply_async --------------------------------------------------------------------------------
 
   /// Runs one task asynchronously. With a callback, it is called with the result on success
   /// (Python's callback); failures are in the future.
@@ -265,8 +264,7 @@ public:
 
   template <class F, class Callback,
             class = std::enable_if_t<!std::is_same<std::decay_t<Callback>, task_options>::value>>
-  auto apply_async(F fn, const task_argument_t<F>& arg, Callback callback,
-                   task_options call = {}) {
+  auto apply_async(F fn, const task_argument_t<F>& arg, Callback callback, task_options call = {}) {
     auto fut = apply_async(fn, arg, call);
     fut.add_done_callback([callback](const auto& done) {
       if (!done.error())
@@ -294,8 +292,8 @@ public:
         return;
       }
       if (!r.failures.empty()) {
-        state->set_error(make_error(errc::task_failed, "task '" + task + "' raised: "
-                                                         + r.failures.front().message));
+        state->set_error(make_error(errc::task_failed,
+                                    "task '" + task + "' raised: " + r.failures.front().message));
         return;
       }
       try {
@@ -316,7 +314,7 @@ public:
     return fut;
   }
 
-  // -- lifecycle ----------------------------------------------------------------------------
+  // -- lifecycle ----------------------------------------------------------------------------------
 
   /// No more tasks may be submitted (they fail with errc::pool_closed).
   void close();
@@ -395,9 +393,9 @@ private:
       throw task_error{r.error};
     if (!r.failures.empty()) {
       const auto& f = r.failures.front();
-      throw task_error{make_error(errc::task_failed,
-                                  "task '" + task + "' raised on item "
-                                    + std::to_string(c.first_index + f.index) + ": " + f.message)};
+      throw task_error{make_error(errc::task_failed, "task '" + task + "' raised on item "
+                                                         + std::to_string(c.first_index + f.index)
+                                                         + ": " + f.message)};
     }
     size_t n = 0;
     bool ok = items::read_items(r.results, [&](std::string_view record) {

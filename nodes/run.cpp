@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -56,34 +56,33 @@ struct command_line {
 
 // Checked on the text, before CLI11 converts it: an unsigned target would take "-3" as 2^64-3.
 CLI::Validator in_range(int64_t min, int64_t max, const std::string& what) {
-  return CLI::Validator{
-    [min, max, what](std::string& text) -> std::string {
-      int64_t value = 0;
-      size_t used = 0;
-      try {
-        value = std::stoll(text, &used, 10);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used == 0 || used != text.size() || value < min || value > max)
-        return "expects " + what + " from " + std::to_string(min) + " to " + std::to_string(max)
-               + ", got '" + text + "'";
-      return {};
-    },
-    std::to_string(min) + ".." + std::to_string(max)};
+  return CLI::Validator{[min, max, what](std::string& text) -> std::string {
+                          int64_t value = 0;
+                          size_t used = 0;
+                          try {
+                            value = std::stoll(text, &used, 10);
+                          } catch (const std::exception&) {
+                            used = 0;
+                          }
+                          if (used == 0 || used != text.size() || value < min || value > max)
+                            return "expects " + what + " from " + std::to_string(min) + " to "
+                                   + std::to_string(max) + ", got '" + text + "'";
+                          return {};
+                        },
+                        std::to_string(min) + ".." + std::to_string(max)};
 }
 
 CLI::Validator endpoint(bool port_zero_allowed) {
-  return CLI::Validator{[port_zero_allowed](std::string& text) -> std::string {
-                          std::string host;
-                          uint16_t port = 0;
-                          if (!parse_endpoint(text, host, port) || (port == 0 && !port_zero_allowed))
-                            return std::string{"expects HOST:PORT with a port from "}
-                                   + (port_zero_allowed ? "0" : "1") + " to 65535, got '" + text
-                                   + "'";
-                          return {};
-                        },
-                        "HOST:PORT"};
+  return CLI::Validator{
+      [port_zero_allowed](std::string& text) -> std::string {
+        std::string host;
+        uint16_t port = 0;
+        if (!parse_endpoint(text, host, port) || (port == 0 && !port_zero_allowed))
+          return std::string{"expects HOST:PORT with a port from "}
+                 + (port_zero_allowed ? "0" : "1") + " to 65535, got '" + text + "'";
+        return {};
+      },
+      "HOST:PORT"};
 }
 
 // "--max-frame-size" reads TROUPE_MAX_FRAME_SIZE.
@@ -101,45 +100,44 @@ void add_common_flags(CLI::App& app, command_line& cl) {
     return opt->envname(env_name(opt->get_name()));
   };
   option("--log-level", cl.log_level, "trace, debug, info, warn, error or off")
-    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
-    ->capture_default_str();
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
   option("--name", cl.name, "this node's name in logs and to its peers");
   option("-w,--workers", cl.workers,
          "worker processes the head starts (default: one per core; 0: none)")
-    ->check(in_range(0, max_workers, "a number of worker processes"));
+      ->check(in_range(0, max_workers, "a number of worker processes"));
   option("-l,--listen", cl.listen, "accept worker nodes over TCP on ADDR:PORT (port 0 picks one)")
-    ->check(endpoint(true));
+      ->check(endpoint(true));
   option("-j,--join", cl.join, "run as a worker node joining the head at HOST:PORT")
-    ->check(endpoint(false));
+      ->check(endpoint(false));
   option("--join-timeout", cl.join_timeout_s,
          "seconds a joining worker keeps trying to reach its head before it exits with status 1")
-    ->check(in_range(1, max_join_timeout_s, "seconds"))
-    ->capture_default_str();
+      ->check(in_range(1, max_join_timeout_s, "seconds"))
+      ->capture_default_str();
   option("--secret-file", cl.secret_file,
          "file holding the cluster secret for TCP links (or set TROUPE_SECRET)");
-  app
-    .add_flag("--insecure-loopback", cl.insecure_loopback,
-              "on loopback without a secret, skip this user's cookie: any local user can join")
-    ->envname("TROUPE_INSECURE_LOOPBACK");
+  app.add_flag("--insecure-loopback", cl.insecure_loopback,
+               "on loopback without a secret, skip this user's cookie: any local user can join")
+      ->envname("TROUPE_INSECURE_LOOPBACK");
   option("--tls-ca", cl.tls.ca_file, "PEM file of the cluster CA (TLS for TCP links)");
   option("--tls-cert", cl.tls.cert_file, "PEM file of this node's certificate");
   option("--tls-key", cl.tls.key_file, "PEM file of this node's private key");
   option("--heartbeat-interval-ms", cl.heartbeat_interval_ms,
          "milliseconds between heartbeats to each peer (less than the heartbeat timeout)")
-    ->check(in_range(min_heartbeat_ms, max_heartbeat_ms, "milliseconds"))
-    ->capture_default_str();
+      ->check(in_range(min_heartbeat_ms, max_heartbeat_ms, "milliseconds"))
+      ->capture_default_str();
   option("--heartbeat-timeout-ms", cl.heartbeat_timeout_ms,
          "a peer silent this long, in milliseconds, is declared down")
-    ->check(in_range(min_heartbeat_ms, max_heartbeat_ms, "milliseconds"))
-    ->capture_default_str();
+      ->check(in_range(min_heartbeat_ms, max_heartbeat_ms, "milliseconds"))
+      ->capture_default_str();
   option("--max-frame-size", cl.max_frame_size, "largest frame accepted, in bytes")
-    ->check(in_range(min_frame_size, max_frame_size, "bytes"))
-    ->capture_default_str();
+      ->check(in_range(min_frame_size, max_frame_size, "bytes"))
+      ->capture_default_str();
   option("--max-connections", cl.max_connections,
          "connections open at once (workers, joined nodes, handshakes); more TCP connections "
          "are refused")
-    ->check(in_range(1, 1 << 20, "a number of connections"))
-    ->capture_default_str();
+      ->check(in_range(1, 1 << 20, "a number of connections"))
+      ->capture_default_str();
   // Set by a head for the worker processes it starts.
   app.add_option("--troupe-worker-fd", cl.worker_fd)->group("");
   app.add_option("--troupe-parent-pid", cl.parent_pid)->group("");

@@ -29,8 +29,8 @@ namespace troupe {
 
 /// The head's share of the command line.
 struct head_options {
-  size_t workers = 0;  // --workers: worker processes to start (default: one per core)
-  std::string listen;  // --listen ADDR:PORT, empty if not listening
+  size_t workers = 0;        // --workers: worker processes to start (default: one per core)
+  std::string listen;        // --listen ADDR:PORT, empty if not listening
   uint16_t listen_port = 0;  // the bound port when listening (port 0 picks one)
 };
 

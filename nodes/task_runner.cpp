@@ -30,7 +30,7 @@ struct progress_cell {
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
-    .count();
+      .count();
 }
 
 // Runs one batch at a time on a thread of its own (spawned detached): a task may compute for
@@ -38,28 +38,28 @@ int64_t now_ns() {
 caf::behavior executor(caf::event_based_actor* self, std::shared_ptr<progress_cell> progress) {
   const auto* cfg = dynamic_cast<const config*>(&self->system().config());
   return {
-    [cfg, progress](const pool::TaskBatch& batch) -> caf::result<pool::ResultBatch> {
-      const auto* task = cfg ? cfg->tasks().find(batch.task()) : nullptr;
-      if (!task)
-        return make_error(errc::unknown_task,
-                          "no task named '" + batch.task() + "' is registered on this node");
-      pool::ResultBatch result;
-      result.set_batch_id(batch.batch_id());
-      std::vector<task_failure> failures;
-      auto start = clock::now();
-      task->run(batch.args(), *result.mutable_results(), failures, [&progress](uint32_t item) {
-        progress->started_ns.store(now_ns(), std::memory_order_relaxed);
-        progress->item.store(item, std::memory_order_release);
-      });
-      result.set_elapsed_ns(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count()));
-      for (auto& failure : failures) {
-        auto* out = result.add_failures();
-        out->set_index(failure.index);
-        out->set_message(std::move(failure.message));
-      }
-      return result;
-    },
+      [cfg, progress](const pool::TaskBatch& batch) -> caf::result<pool::ResultBatch> {
+        const auto* task = cfg ? cfg->tasks().find(batch.task()) : nullptr;
+        if (!task)
+          return make_error(errc::unknown_task,
+                            "no task named '" + batch.task() + "' is registered on this node");
+        pool::ResultBatch result;
+        result.set_batch_id(batch.batch_id());
+        std::vector<task_failure> failures;
+        auto start = clock::now();
+        task->run(batch.args(), *result.mutable_results(), failures, [&progress](uint32_t item) {
+          progress->started_ns.store(now_ns(), std::memory_order_relaxed);
+          progress->item.store(item, std::memory_order_release);
+        });
+        result.set_elapsed_ns(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count()));
+        for (auto& failure : failures) {
+          auto* out = result.add_failures();
+          out->set_index(failure.index);
+          out->set_message(std::move(failure.message));
+        }
+        return result;
+      },
   };
 }
 
@@ -84,7 +84,7 @@ void start_next(runner_actor* self);
 // The batch's per-item timeout; 0 for none (also for values too large to mean anything).
 std::chrono::milliseconds item_timeout(const pool::TaskBatch& batch) {
   constexpr uint64_t unbounded_ms =
-    std::chrono::duration_cast<std::chrono::milliseconds>(detail::unbounded_wait).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(detail::unbounded_wait).count();
   auto ms = batch.item_timeout_ms();
   return std::chrono::milliseconds{ms < unbounded_ms ? static_cast<int64_t>(ms) : 0};
 }
@@ -108,9 +108,10 @@ void check_timeout(runner_actor* self, uint64_t batch_id) {
     return;
   }
   st.stuck = true;
-  log::get().error("task '{}' (item {} of batch {}) ran longer than {} ms; this worker cannot "
-                   "stop it and exits",
-                   st.running->batch.task(), item, batch_id, limit.count());
+  log::get().error(
+      "task '{}' (item {} of batch {}) ran longer than {} ms; this worker cannot "
+      "stop it and exits",
+      st.running->batch.task(), item, batch_id, limit.count());
   pool::ResultBatch report;
   report.set_batch_id(batch_id);
   report.set_timed_out_item(item + 1);
@@ -149,47 +150,48 @@ void start_next(runner_actor* self) {
     start_next(self);
   };
   self->request(st.executor, caf::infinite, st.running->batch)
-    .then([finished](pool::ResultBatch& result) { finished(std::move(result)); },
-          [finished](caf::error& err) { finished(std::move(err)); });
+      .then([finished](pool::ResultBatch& result) { finished(std::move(result)); },
+            [finished](caf::error& err) { finished(std::move(err)); });
 }
 
 caf::behavior task_runner(runner_actor* self) {
   self->state.executor = self->spawn<caf::detached + caf::linked>(executor, self->state.progress);
   return {
-    [self](pool::TaskBatch& batch) -> caf::result<pool::ResultBatch> {
-      auto& st = self->state;
-      if (st.stuck)
-        return make_error(errc::revoked, "the worker is stuck in a timed-out task");
-      auto rp = self->make_response_promise<pool::ResultBatch>();
-      st.queue.push_back(queued_batch{std::move(batch), rp});
-      start_next(self);
-      return rp;
-    },
-    [self](const pool::RevokeBatch& revoke) {
-      auto& q = self->state.queue;
-      for (auto i = q.begin(); i != q.end(); ++i) {
-        if (i->batch.batch_id() == revoke.batch_id()) {
-          i->reply.deliver(make_error(errc::revoked, "handed back before it started"));
-          q.erase(i);
-          return;
+      [self](pool::TaskBatch& batch) -> caf::result<pool::ResultBatch> {
+        auto& st = self->state;
+        if (st.stuck)
+          return make_error(errc::revoked, "the worker is stuck in a timed-out task");
+        auto rp = self->make_response_promise<pool::ResultBatch>();
+        st.queue.push_back(queued_batch{std::move(batch), rp});
+        start_next(self);
+        return rp;
+      },
+      [self](const pool::RevokeBatch& revoke) {
+        auto& q = self->state.queue;
+        for (auto i = q.begin(); i != q.end(); ++i) {
+          if (i->batch.batch_id() == revoke.batch_id()) {
+            i->reply.deliver(make_error(errc::revoked, "handed back before it started"));
+            q.erase(i);
+            return;
+          }
         }
-      }
-      // Running or done already: nothing to give back.
-    },
-    [self](pool::BatchProbe& probe) {
-      auto& st = self->state;
-      auto id = probe.batch_id();
-      bool held = (st.running && st.running->batch.batch_id() == id)
-                  || std::any_of(st.queue.begin(), st.queue.end(),
-                                 [id](const queued_batch& q) { return q.batch.batch_id() == id; });
-      probe.set_held(held);
-      return probe;
-    },
-    [self](check_atom, uint64_t batch_id) { check_timeout(self, batch_id); },
-    [](quit_atom) {
-      log::get().flush();
-      std::_Exit(3);
-    },
+        // Running or done already: nothing to give back.
+      },
+      [self](pool::BatchProbe& probe) {
+        auto& st = self->state;
+        auto id = probe.batch_id();
+        bool held = (st.running && st.running->batch.batch_id() == id)
+                    || std::any_of(st.queue.begin(), st.queue.end(), [id](const queued_batch& q) {
+                         return q.batch.batch_id() == id;
+                       });
+        probe.set_held(held);
+        return probe;
+      },
+      [self](check_atom, uint64_t batch_id) { check_timeout(self, batch_id); },
+      [](quit_atom) {
+        log::get().flush();
+        std::_Exit(3);
+      },
   };
 }
 

@@ -69,25 +69,25 @@ struct sink_state {
 // sends it) and echoes pings. `fin` closes a stream and reports what arrived.
 caf::behavior sink(caf::stateful_actor<sink_state>* self) {
   return {
-    [=](data_atom, uint64_t seq, uint64_t, uint64_t, uint64_t) {
-      auto& st = self->state;
-      if (seq != st.received)
-        ++st.misordered;
-      if (++st.received % credit_every == 0)
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), credit_atom::value,
-                   st.received);
-    },
-    [=](fin_atom) {
-      auto result = std::make_tuple(self->state.received, self->state.misordered);
-      self->state = sink_state{};
-      return result;
-    },
-    [](ping_atom, uint64_t x) { return x; },
-    // Answered, so the parent knows the request arrived before it tears its side down.
-    [=](quit_atom) {
-      self->quit();
-      return true;
-    },
+      [=](data_atom, uint64_t seq, uint64_t, uint64_t, uint64_t) {
+        auto& st = self->state;
+        if (seq != st.received)
+          ++st.misordered;
+        if (++st.received % credit_every == 0)
+          self->send(caf::actor_cast<caf::actor>(self->current_sender()), credit_atom::value,
+                     st.received);
+      },
+      [=](fin_atom) {
+        auto result = std::make_tuple(self->state.received, self->state.misordered);
+        self->state = sink_state{};
+        return result;
+      },
+      [](ping_atom, uint64_t x) { return x; },
+      // Answered, so the parent knows the request arrived before it tears its side down.
+      [=](quit_atom) {
+        self->quit();
+        return true;
+      },
   };
 }
 
@@ -136,9 +136,12 @@ int spawn_receiver() {
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);  // dup2 drops CLOEXEC
   auto parent = std::to_string(::getpid());
   auto exe = own_executable();
-  std::vector<char*> args{exe.data(), const_cast<char*>("--role"),
-                          const_cast<char*>("receiver"), const_cast<char*>("--parent-pid"),
-                          parent.data(), nullptr};
+  std::vector<char*> args{exe.data(),
+                          const_cast<char*>("--role"),
+                          const_cast<char*>("receiver"),
+                          const_cast<char*>("--parent-pid"),
+                          parent.data(),
+                          nullptr};
   pid_t pid = -1;
   auto rc = ::posix_spawn(&pid, exe.c_str(), &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -200,9 +203,8 @@ struct stream_result {
 
 void await_credit(caf::scoped_actor& self, uint64_t& acked) {
   self->receive([&](credit_atom, uint64_t n) { acked = n; },
-                caf::after(request_timeout) >> [] {
-                  peers::fail(program, "no credit from the receiver in time");
-                });
+                caf::after(request_timeout) >>
+                    [] { peers::fail(program, "no credit from the receiver in time"); });
 }
 
 // Timed from the first send until the receiver's answer to `fin`, which it can only send after
@@ -220,17 +222,17 @@ stream_result one_way(caf::actor_system& sys, const caf::actor& remote, uint64_t
   uint64_t received = 0;
   uint64_t misordered = 0;
   self->request(remote, request_timeout, fin_atom::value)
-    .receive(
-      [&](uint64_t count, uint64_t bad) {
-        received = count;
-        misordered = bad;
-      },
-      [&](caf::error& err) { peers::fail(program, "fin failed: " + sys.render(err)); });
+      .receive(
+          [&](uint64_t count, uint64_t bad) {
+            received = count;
+            misordered = bad;
+          },
+          [&](caf::error& err) { peers::fail(program, "fin failed: " + sys.render(err)); });
   std::chrono::duration<double> elapsed = clock_type::now() - start;
   auto bytes = peers::tcp_bytes_acked_total(program) - bytes_before;
   if (received != n || misordered != 0)
     peers::fail(program, "receiver got " + std::to_string(received) + " of " + std::to_string(n)
-                           + " messages, " + std::to_string(misordered) + " out of order");
+                             + " messages, " + std::to_string(misordered) + " out of order");
   return {static_cast<double>(n) / elapsed.count(),
           static_cast<double>(bytes) / static_cast<double>(n)};
 }
@@ -254,30 +256,30 @@ void ping_once(caf::event_based_actor* self, caf::actor remote, std::shared_ptr<
   }
   auto start = clock_type::now();
   self->request(remote, request_timeout, ping_atom::value, i)
-    .then(
-      [=](uint64_t echoed) {
-        std::chrono::duration<double, std::micro> rtt = clock_type::now() - start;
-        if (echoed != i) {
-          run->done.set_value(false);
-          self->quit();
-          return;
-        }
-        if (i >= run->warmup)
-          run->samples_us.push_back(rtt.count());
-        ping_once(self, remote, run, i + 1);
-      },
-      [=](caf::error& err) {
-        std::fprintf(stderr, "%s: ping failed: %s\n", program,
-                     self->system().render(err).c_str());
-        run->done.set_value(false);
-        self->quit();
-      });
+      .then(
+          [=](uint64_t echoed) {
+            std::chrono::duration<double, std::micro> rtt = clock_type::now() - start;
+            if (echoed != i) {
+              run->done.set_value(false);
+              self->quit();
+              return;
+            }
+            if (i >= run->warmup)
+              run->samples_us.push_back(rtt.count());
+            ping_once(self, remote, run, i + 1);
+          },
+          [=](caf::error& err) {
+            std::fprintf(stderr, "%s: ping failed: %s\n", program,
+                         self->system().render(err).c_str());
+            run->done.set_value(false);
+            self->quit();
+          });
 }
 
 caf::behavior pinger(caf::event_based_actor* self, caf::actor remote,
                      std::shared_ptr<rtt_run> run) {
   return {
-    [=](go_atom) { ping_once(self, remote, run, 0); },
+      [=](go_atom) { ping_once(self, remote, run, 0); },
   };
 }
 
@@ -300,10 +302,10 @@ double round_trip_us(caf::actor_system& sys, const caf::actor& remote, uint64_t 
 void stop_receiver(caf::actor_system& sys, const caf::actor& remote) {
   caf::scoped_actor self{sys};
   self->request(remote, request_timeout, quit_atom::value)
-    .receive([](bool) {},
-             [&](caf::error& err) {
-               peers::fail(program, "stopping the receiver failed: " + sys.render(err));
-             });
+      .receive([](bool) {},
+               [&](caf::error& err) {
+                 peers::fail(program, "stopping the receiver failed: " + sys.render(err));
+               });
 }
 
 // ---- driver --------------------------------------------------------------------------------
@@ -323,16 +325,16 @@ int run_driver(const peers::options& opt) {
     auto remote = sys.middleman().remote_actor("127.0.0.1", port);
     if (!remote)
       peers::fail(program, "remote_actor failed: " + sys.render(remote.error()));
-    bool want_stream = peers::wanted(opt, "one_way_throughput")
-                       || peers::wanted(opt, "wire_bytes_per_message");
+    bool want_stream =
+        peers::wanted(opt, "one_way_throughput") || peers::wanted(opt, "wire_bytes_per_message");
     if (want_stream) {
       auto r = one_way(sys, *remote, messages);
       peers::emit(opt, "one_way_throughput", "caf_basp", r.msgs_per_s, "msgs/s");
       peers::emit(opt, "wire_bytes_per_message", "caf_basp", r.wire_bytes_per_msg, "bytes");
     }
     if (peers::wanted(opt, "round_trip"))
-      peers::emit(opt, "round_trip", "caf_basp",
-                  round_trip_us(sys, *remote, trips / 10, trips), "us");
+      peers::emit(opt, "round_trip", "caf_basp", round_trip_us(sys, *remote, trips / 10, trips),
+                  "us");
     stop_receiver(sys, *remote);
   }
   if (!reap_child())
@@ -340,12 +342,12 @@ int run_driver(const peers::options& opt) {
   return 0;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
-  auto opt = peers::parse_args(
-    argc, argv, {"one_way_throughput", "wire_bytes_per_message", "round_trip"},
-    {"--role", "--parent-pid"});
+  auto opt =
+      peers::parse_args(argc, argv, {"one_way_throughput", "wire_bytes_per_message", "round_trip"},
+                        {"--role", "--parent-pid"});
   if (opt.rest.size() == 4 && opt.rest[0] == "--role" && opt.rest[1] == "receiver"
       && opt.rest[2] == "--parent-pid")
     return run_receiver(static_cast<pid_t>(std::stol(opt.rest[3])));

@@ -44,30 +44,30 @@ struct counter_state {
 caf::behavior counting_receiver(caf::stateful_actor<counter_state>* self,
                                 std::shared_ptr<stream_run> run) {
   return {
-    [=](data_atom, uint64_t seq, uint64_t, uint64_t, uint64_t) {
-      if (seq != self->state.received) {
-        run->done.set_value(false);
-        self->quit();
-        return;
-      }
-      if (++self->state.received == run->n) {
-        run->last_received = clock_type::now();
-        run->done.set_value(true);
-        self->quit();
-      }
-    },
+      [=](data_atom, uint64_t seq, uint64_t, uint64_t, uint64_t) {
+        if (seq != self->state.received) {
+          run->done.set_value(false);
+          self->quit();
+          return;
+        }
+        if (++self->state.received == run->n) {
+          run->last_received = clock_type::now();
+          run->done.set_value(true);
+          self->quit();
+        }
+      },
   };
 }
 
 caf::behavior streaming_sender(caf::event_based_actor* self, caf::actor receiver,
                                std::shared_ptr<stream_run> run) {
   return {
-    [=](go_atom) {
-      run->first_send = clock_type::now();
-      for (uint64_t seq = 0; seq < run->n; ++seq)
-        self->send(receiver, data_atom::value, seq, uint64_t{1}, uint64_t{2}, uint64_t{3});
-      self->quit();
-    },
+      [=](go_atom) {
+        run->first_send = clock_type::now();
+        for (uint64_t seq = 0; seq < run->n; ++seq)
+          self->send(receiver, data_atom::value, seq, uint64_t{1}, uint64_t{2}, uint64_t{3});
+        self->quit();
+      },
   };
 }
 
@@ -102,7 +102,7 @@ struct rtt_run {
 
 caf::behavior echo_ponger() {
   return {
-    [](ping_atom, uint64_t x) { return x; },
+      [](ping_atom, uint64_t x) { return x; },
   };
 }
 
@@ -117,30 +117,30 @@ void ping_once(caf::event_based_actor* self, caf::actor ponger, std::shared_ptr<
   }
   auto start = clock_type::now();
   self->request(ponger, std::chrono::seconds(10), ping_atom::value, i)
-    .then(
-      [=](uint64_t echoed) {
-        std::chrono::duration<double, std::micro> rtt = clock_type::now() - start;
-        if (echoed != i) {
-          run->done.set_value(false);
-          self->quit();
-          return;
-        }
-        if (i >= run->warmup)
-          run->samples_us.push_back(rtt.count());
-        ping_once(self, ponger, run, i + 1);
-      },
-      [=](caf::error& err) {
-        std::fprintf(stderr, "%s: request failed: %s\n", program,
-                     self->system().render(err).c_str());
-        run->done.set_value(false);
-        self->quit();
-      });
+      .then(
+          [=](uint64_t echoed) {
+            std::chrono::duration<double, std::micro> rtt = clock_type::now() - start;
+            if (echoed != i) {
+              run->done.set_value(false);
+              self->quit();
+              return;
+            }
+            if (i >= run->warmup)
+              run->samples_us.push_back(rtt.count());
+            ping_once(self, ponger, run, i + 1);
+          },
+          [=](caf::error& err) {
+            std::fprintf(stderr, "%s: request failed: %s\n", program,
+                         self->system().render(err).c_str());
+            run->done.set_value(false);
+            self->quit();
+          });
 }
 
 caf::behavior pinger(caf::event_based_actor* self, caf::actor ponger,
                      std::shared_ptr<rtt_run> run) {
   return {
-    [=](go_atom) { ping_once(self, ponger, run, 0); },
+      [=](go_atom) { ping_once(self, ponger, run, 0); },
   };
 }
 
@@ -159,7 +159,7 @@ double round_trip_us(caf::actor_system& sys, uint64_t warmup, uint64_t n) {
   return peers::median(run->samples_us);
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
   auto opt = peers::parse_args(argc, argv, {"local_one_way_throughput", "local_round_trip"});

@@ -4,27 +4,27 @@
 
 #pragma once
 
-#include <linux/tcp.h>  // the kernel's tcp_info has tcpi_bytes_acked; glibc's copy lacks it
 #include <dirent.h>
+#include <linux/tcp.h>  // the kernel's tcp_info has tcpi_bytes_acked; glibc's copy lacks it
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
-#include <thread>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace peers {
 
 struct options {
   bool quick = false;
-  std::string only;  // empty: every metric
+  std::string only;               // empty: every metric
   std::vector<std::string> rest;  // arguments a program handles itself (e.g. an internal role)
 };
 
@@ -69,8 +69,8 @@ inline void emit(const options& opt, const char* metric, const char* impl, doubl
                  const char* unit) {
   if (!wanted(opt, metric))
     return;
-  std::printf("{\"metric\": \"%s\", \"impl\": \"%s\", \"value\": %.6g, \"unit\": \"%s\"}\n",
-              metric, impl, value, unit);
+  std::printf("{\"metric\": \"%s\", \"impl\": \"%s\", \"value\": %.6g, \"unit\": \"%s\"}\n", metric,
+              impl, value, unit);
   std::fflush(stdout);
 }
 
@@ -132,4 +132,4 @@ inline double median(std::vector<double> samples) {
   return *mid;
 }
 
-} // namespace peers
+}  // namespace peers

@@ -4,11 +4,11 @@
 // Measures one-way throughput with one write() per frame and with 64 KiB batched writes, and the
 // median ping-pong round trip. Output: one JSON line per figure on stdout (see README.md).
 
+#include <poll.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <poll.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -218,11 +218,12 @@ double round_trip(uint64_t warmup, uint64_t n) {
   return peers::median(std::move(samples));
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
   auto opt = peers::parse_args(argc, argv, {"one_way_throughput", "round_trip"});
-  ::signal(SIGPIPE, SIG_IGN);  // a dead child must surface as EPIPE and a message, not a silent kill
+  ::signal(SIGPIPE,
+           SIG_IGN);  // a dead child must surface as EPIPE and a message, not a silent kill
   uint64_t frames = opt.quick ? 100'000 : 1'000'000;
   uint64_t trips = opt.quick ? 2'000 : 20'000;
   if (peers::wanted(opt, "one_way_throughput")) {

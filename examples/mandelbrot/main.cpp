@@ -32,24 +32,26 @@ settings opts;
 
 void add_options(CLI::App& app) {
   app.add_option("--width", opts.view.width, "image width in pixels")
-    ->check(CLI::Range(1u, mandelbrot::max_side))
-    ->capture_default_str();
+      ->check(CLI::Range(1u, mandelbrot::max_side))
+      ->capture_default_str();
   app.add_option("--height", opts.view.height, "image height in pixels")
-    ->check(CLI::Range(1u, mandelbrot::max_side))
-    ->capture_default_str();
-  app.add_option("-i,--iterations", opts.view.max_iterations, "iterations before a point counts as inside")
-    ->check(CLI::Range(1u, mandelbrot::max_iterations_limit))
-    ->capture_default_str();
+      ->check(CLI::Range(1u, mandelbrot::max_side))
+      ->capture_default_str();
+  app.add_option("-i,--iterations", opts.view.max_iterations,
+                 "iterations before a point counts as inside")
+      ->check(CLI::Range(1u, mandelbrot::max_iterations_limit))
+      ->capture_default_str();
   app.add_option("--region", opts.region, "x_min,x_max,y_min,y_max of the complex plane");
   app.add_option("--rows-per-tile", opts.rows_per_tile, "rows in one task")
-    ->check(CLI::Range(1u, mandelbrot::max_side))
-    ->capture_default_str();
+      ->check(CLI::Range(1u, mandelbrot::max_side))
+      ->capture_default_str();
   app.add_option("-o,--out", opts.out, "PNG file to write")->capture_default_str();
   app.add_flag("--compare", opts.compare, "also render in-process and print the speedup");
   app.add_option("--min-workers", opts.min_workers,
                  "with --workers 0 and --listen: TCP workers to wait for before rendering")
-    ->capture_default_str();
-  app.add_option("--wait-workers", opts.wait_s, "seconds to wait for workers")->capture_default_str();
+      ->capture_default_str();
+  app.add_option("--wait-workers", opts.wait_s, "seconds to wait for workers")
+      ->capture_default_str();
 }
 
 // A tile that is not exactly the band that was asked for (a broken or hostile worker).
@@ -127,8 +129,8 @@ int run_head(troupe::node& node, const troupe::head_options& head) {
     if (!head.listen.empty())
       std::cout << "listening on port " << head.listen_port << " for worker nodes" << std::endl;
     if (!pool.wait_for_workers(needed, std::chrono::seconds{opts.wait_s})) {
-      std::cerr << "error: fewer than " << needed << " workers ready after " << opts.wait_s
-                << " s" << std::endl;
+      std::cerr << "error: fewer than " << needed << " workers ready after " << opts.wait_s << " s"
+                << std::endl;
       return 1;
     }
     std::cout << "rendering on " << pool.stats().workers << " worker processes" << std::endl;
@@ -144,8 +146,9 @@ int run_head(troupe::node& node, const troupe::head_options& head) {
       std::cout << " " << name << "=" << count;
     std::cout << std::endl;
     if (stats.worker_deaths > 0)
-      std::cout << "workers lost: " << stats.worker_deaths << ", tiles re-dispatched: "
-                << stats.redispatched << ", workers respawned: " << stats.respawned << std::endl;
+      std::cout << "workers lost: " << stats.worker_deaths
+                << ", tiles re-dispatched: " << stats.redispatched
+                << ", workers respawned: " << stats.respawned << std::endl;
   }
   std::printf("rendered in %.3f s (%.1f tiles/s)\n", elapsed, tiles.size() / elapsed);
   if (auto err = mandelbrot::write_png(opts.out, v.width, v.height, image); !err.empty()) {

@@ -7,8 +7,7 @@
 namespace mandelbrot {
 
 progress::progress(size_t total)
-  : total_(total), tty_(isatty(STDOUT_FILENO) == 1), start_(std::chrono::steady_clock::now()) {
-}
+    : total_(total), tty_(isatty(STDOUT_FILENO) == 1), start_(std::chrono::steady_clock::now()) {}
 
 void progress::advance(size_t tiles) {
   done_ += tiles;

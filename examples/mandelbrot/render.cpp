@@ -11,8 +11,8 @@ namespace {
 
 // A 64-step palette from deep blue through white to orange, by integer arithmetic only.
 std::array<uint8_t, 3> palette(uint32_t n) {
-  static const std::array<std::array<uint8_t, 3>, 4> stops{{
-    {{9, 1, 47}}, {{12, 44, 138}}, {{241, 233, 191}}, {{204, 128, 0}}}};
+  static const std::array<std::array<uint8_t, 3>, 4> stops{
+      {{{9, 1, 47}}, {{12, 44, 138}}, {{241, 233, 191}}, {{204, 128, 0}}}};
   uint32_t step = n % 64;
   uint32_t segment = step / 16;
   uint32_t within = step % 16;

@@ -76,12 +76,24 @@ bool read_envelope(std::string_view in, envelope_view& out) {
       if (!read_varint(in, v))
         return false;
       switch (field) {
-        case f_target: out.target = v; break;
-        case f_sender: out.sender = v; break;
-        case f_request_id: out.request_id = v; break;
-        case f_is_response: out.is_response = v != 0; break;
-        case f_urgent: out.urgent = v != 0; break;
-        case f_type_id: out.type_id = static_cast<uint32_t>(v); break;  // uint32 truncates
+        case f_target:
+          out.target = v;
+          break;
+        case f_sender:
+          out.sender = v;
+          break;
+        case f_request_id:
+          out.request_id = v;
+          break;
+        case f_is_response:
+          out.is_response = v != 0;
+          break;
+        case f_urgent:
+          out.urgent = v != 0;
+          break;
+        case f_type_id:
+          out.type_id = static_cast<uint32_t>(v);
+          break;  // uint32 truncates
       }
     } else if ((field == f_type_name || field == f_payload) && type == length_delimited) {
       if (!read_length_delimited(in, field == f_type_name ? out.type_name : out.payload))
@@ -121,10 +133,14 @@ inbound_types::result inbound_types::resolve(const envelope_view& env, binding*&
 
 const char* to_string(inbound_types::result r) {
   switch (r) {
-    case inbound_types::result::ok: return "ok";
-    case inbound_types::result::undeclared: return "type number never declared";
-    case inbound_types::result::out_of_range: return "type number out of range";
-    case inbound_types::result::too_many: return "too many payload types declared";
+    case inbound_types::result::ok:
+      return "ok";
+    case inbound_types::result::undeclared:
+      return "type number never declared";
+    case inbound_types::result::out_of_range:
+      return "type number out of range";
+    case inbound_types::result::too_many:
+      return "too many payload types declared";
   }
   return "unknown";
 }

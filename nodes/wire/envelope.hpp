@@ -18,7 +18,6 @@
 
 #include "troupe/nodes/wire/frame.hpp"
 
-
 namespace troupe::wire {
 
 /// An Envelope as read: the header fields the writer takes (frame.hpp), and the payload.

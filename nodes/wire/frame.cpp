@@ -82,14 +82,22 @@ uint8_t* begin_envelope(std::vector<char>& out, const envelope_header& h, size_t
 
 const char* to_string(kind k) {
   switch (k) {
-    case kind::hello: return "Hello";
-    case kind::auth: return "Auth";
-    case kind::goodbye: return "Goodbye";
-    case kind::heartbeat: return "Heartbeat";
-    case kind::envelope: return "Envelope";
-    case kind::actor_down: return "ActorDown";
-    case kind::spawn_request: return "SpawnRequest";
-    case kind::spawn_response: return "SpawnResponse";
+    case kind::hello:
+      return "Hello";
+    case kind::auth:
+      return "Auth";
+    case kind::goodbye:
+      return "Goodbye";
+    case kind::heartbeat:
+      return "Heartbeat";
+    case kind::envelope:
+      return "Envelope";
+    case kind::actor_down:
+      return "ActorDown";
+    case kind::spawn_request:
+      return "SpawnRequest";
+    case kind::spawn_response:
+      return "SpawnResponse";
   }
   return "unknown";
 }
@@ -103,7 +111,8 @@ void append_frame(std::vector<char>& out, kind type, const google::protobuf::Mes
   auto offset = out.size();
   out.resize(offset + header_size + size);
   put_header(out.data() + offset, type, size + 1);
-  body.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + offset + header_size));
+  body.SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(out.data() + offset + header_size));
 }
 
 size_t envelope_frame_size(const envelope_header& header, size_t payload_size) {

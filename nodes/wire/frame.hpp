@@ -87,16 +87,15 @@ size_t envelope_frame_size(const envelope_header& header, size_t payload_size);
 class frame_decoder {
 public:
   enum class status {
-    frame,        // next() filled a frame
-    need_more,    // the buffered bytes hold no complete frame
-    too_large,    // a frame announces more than max_frame_size: the stream is unusable
-    malformed,    // an empty frame (length 0, known from the length alone), or a kind this
-                  // version does not know: unusable
+    frame,      // next() filled a frame
+    need_more,  // the buffered bytes hold no complete frame
+    too_large,  // a frame announces more than max_frame_size: the stream is unusable
+    malformed,  // an empty frame (length 0, known from the length alone), or a kind this
+                // version does not know: unusable
   };
 
   explicit frame_decoder(size_t max_frame_size = default_max_frame_size)
-    : max_frame_size_(max_frame_size) {
-  }
+      : max_frame_size_(max_frame_size) {}
 
   void set_max_frame_size(size_t n) {
     max_frame_size_ = n;

@@ -60,8 +60,7 @@ std::string auth_mac(const std::string& secret, role who, const std::string& ver
 }
 
 handshake::handshake(identity self, handshake_options opts, std::string nonce)
-  : self_(std::move(self)), opts_(std::move(opts)), nonce_(std::move(nonce)) {
-}
+    : self_(std::move(self)), opts_(std::move(opts)), nonce_(std::move(nonce)) {}
 
 void handshake::start(std::vector<char>& out) {
   Hello hello;
@@ -113,8 +112,8 @@ handshake::state handshake::on_hello(const frame_view& frame, std::vector<char>&
   if (peer_.protocol_version() != protocol_version)
     return fail(errc::version_mismatch,
                 "protocol version mismatch: the peer speaks version "
-                  + std::to_string(peer_.protocol_version()) + ", this node speaks version "
-                  + std::to_string(protocol_version),
+                    + std::to_string(peer_.protocol_version()) + ", this node speaks version "
+                    + std::to_string(protocol_version),
                 &out);
   if (peer_.nonce().size() != nonce_size)
     return fail(errc::protocol_error, "Hello without a valid nonce", &out);

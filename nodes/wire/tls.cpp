@@ -75,7 +75,7 @@ struct tls_session::state {
 };
 
 tls_session::tls_session(const tls_context& ctx, bool is_connector)
-  : st_(std::make_unique<state>()) {
+    : st_(std::make_unique<state>()) {
   st_->ssl = SSL_new(ctx.get()->ctx);
   st_->in = BIO_new(BIO_s_mem());
   st_->out = BIO_new(BIO_s_mem());

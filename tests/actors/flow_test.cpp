@@ -70,33 +70,33 @@ protected:
   /// A producer of 0, 1, ..., n - 1.
   caf::actor numbers(int n, flow::producer_options opts = {}) {
     auto hdl = flow::spawn_producer<int>(
-      sys,
-      [this, n]() -> std::optional<int> {
-        if (produced == n)
-          return std::nullopt;
-        trace += 'P';
-        // The lead only grows here, so checking here sees every peak.
-        max_ahead = std::max(max_ahead, ++produced - consumed);
-        return produced - 1;
-      },
-      opts);
+        sys,
+        [this, n]() -> std::optional<int> {
+          if (produced == n)
+            return std::nullopt;
+          trace += 'P';
+          // The lead only grows here, so checking here sees every peak.
+          max_ahead = std::max(max_ahead, ++produced - consumed);
+          return produced - 1;
+        },
+        opts);
     actors.push_back(hdl);
     return hdl;
   }
 
   caf::actor consumer(record& rec, uint32_t window) {
     auto hdl = flow::spawn_consumer<int>(
-      sys,
-      [this, &rec](const int& x) {
-        rec.items.push_back(x);
-        trace += 'C';
-        ++consumed;
-      },
-      [&rec](const caf::error& reason) {
-        ++rec.ends;
-        rec.reason = reason;
-      },
-      {.window = window});
+        sys,
+        [this, &rec](const int& x) {
+          rec.items.push_back(x);
+          trace += 'C';
+          ++consumed;
+        },
+        [&rec](const caf::error& reason) {
+          ++rec.ends;
+          rec.reason = reason;
+        },
+        {.window = window});
     actors.push_back(hdl);
     return hdl;
   }
@@ -139,7 +139,7 @@ protected:
   testing_config cfg;
   caf::actor_system sys{cfg};
   caf::scheduler::test_coordinator& sched =
-    dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+      dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
   std::vector<caf::actor> actors;
 };
 
@@ -177,7 +177,8 @@ TEST_F(Flow, EndOfStreamReachesEveryConsumer) {
   }
   EXPECT_EQ(sorted(all), range(n));  // every item exactly once
   EXPECT_TRUE(producer_end.terminated);
-  EXPECT_TRUE(troupe::exited_normally(producer_end.reason)) << troupe::describe(producer_end.reason);
+  EXPECT_TRUE(troupe::exited_normally(producer_end.reason))
+      << troupe::describe(producer_end.reason);
 }
 
 TEST_F(Flow, ItemsOfAConsumerThatDiesAreResentToTheOthers) {
@@ -203,9 +204,9 @@ TEST_F(Flow, ItemsOfAConsumerThatDiesAreResentToTheOthers) {
   }
   delivered = sorted(delivered);
   EXPECT_EQ(std::adjacent_find(delivered.begin(), delivered.end()), delivered.end())
-    << "a survivor received an item twice";
+      << "a survivor received an item twice";
   EXPECT_TRUE(std::binary_search(delivered.begin(), delivered.end(), 4))
-    << "the victim's unacknowledged item was not re-sent";
+      << "the victim's unacknowledged item was not re-sent";
   // Together: nothing lost (item 4 arrives twice, which the protocol allows).
   std::vector<int> covered;
   std::set_union(delivered.begin(), delivered.end(), victim.items.begin(), victim.items.end(),
@@ -229,7 +230,7 @@ TEST_F(Flow, ConsumersOfAProducerThatDiesEndWithAnError) {
     EXPECT_LT(records[i].items.size(), size_t{100});
     EXPECT_TRUE(terminations[i].terminated) << "consumer " << i << " still waits for items";
     EXPECT_FALSE(troupe::exited_normally(terminations[i].reason))
-      << troupe::describe(terminations[i].reason);
+        << troupe::describe(terminations[i].reason);
   }
 }
 
@@ -275,7 +276,8 @@ TEST_F(Flow, SubscribingToAFinishedProducerEndsTheConsumerWithAnError) {
   flow::subscribe(producer, consumer(late, 2));
   sched.run();
   EXPECT_EQ(late.ends, 1);
-  EXPECT_TRUE(troupe::is(late.reason, troupe::errc::stream_aborted)) << troupe::describe(late.reason);
+  EXPECT_TRUE(troupe::is(late.reason, troupe::errc::stream_aborted))
+      << troupe::describe(late.reason);
   EXPECT_TRUE(late.items.empty());
 }
 

@@ -156,12 +156,14 @@ auto blocking_task(gate& release, concurrency_probe& probe) {
 
 TEST_F(ThreadPool, SubmitPassesTheArgumentsAndReturnsTheValue) {
   troupe::thread_pool pool{sys, 2};
-  auto fut = pool.submit([](const std::string& word, int times) {
-    std::string out;
-    for (int i = 0; i < times; ++i)
-      out += word;
-    return out;
-  }, std::string{"ab"}, 3);
+  auto fut = pool.submit(
+      [](const std::string& word, int times) {
+        std::string out;
+        for (int i = 0; i < times; ++i)
+          out += word;
+        return out;
+      },
+      std::string{"ab"}, 3);
   ASSERT_TRUE(fut.wait_for(timeout));
   EXPECT_EQ(fut.result(), "ababab");
   EXPECT_FALSE(fut.error());
@@ -214,9 +216,8 @@ TEST_F(ThreadPool, MapRethrowsTheFirstFailureInInputOrderOnceEveryTaskFinished) 
 TEST_F(ThreadPool, ExceptionReachesTheCallerAndThePoolKeepsWorking) {
   // One worker: the worker that saw the exception is the one that runs the next task.
   troupe::thread_pool pool{sys, 1};
-  auto failing = pool.submit([](int x) -> int {
-    throw std::invalid_argument{"bad input " + std::to_string(x)};
-  }, 7);
+  auto failing = pool.submit(
+      [](int x) -> int { throw std::invalid_argument{"bad input " + std::to_string(x)}; }, 7);
   ASSERT_TRUE(failing.wait_for(timeout));
   try {
     failing.result();

@@ -41,7 +41,7 @@ TEST(MandelbrotTile, ARowBeginFarOutsideTheImageIsRefused) {
   auto error = mandelbrot::result_error(asked, tile);
   EXPECT_NE(error.find("asked for rows [8, 12), got rows [2000000000, 2000000004)"),
             std::string::npos)
-    << error;
+      << error;
 }
 
 TEST(MandelbrotTile, ANegativeRowSentAsUnsignedIsRefused) {

@@ -25,7 +25,8 @@ namespace {
 
 // The broker looks types up in its registry; here the generated pool plays that part.
 void parse_payload(const std::string& name, const std::string& payload) {
-  const auto* desc = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(name);
+  const auto* desc =
+      google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(name);
   if (!desc)
     return;  // unknown_message_type
   const auto* prototype = google::protobuf::MessageFactory::generated_factory()->GetPrototype(desc);
@@ -60,14 +61,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (frame.type != kind::envelope)
       continue;
     bool ours = read_envelope(frame.body, env);
-    bool generated = reference.ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()));
+    bool generated =
+        reference.ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()));
     if (generated) {
       // The generated parser may only refuse more (invalid UTF-8 in type_name), never less.
       if (!ours || env.target != reference.target() || env.sender != reference.sender()
-          || env.request_id != reference.request_id()
-          || env.is_response != reference.is_response() || env.urgent != reference.urgent()
-          || env.type_id != reference.type_id() || env.type_name != reference.type_name()
-          || env.payload != reference.payload())
+          || env.request_id != reference.request_id() || env.is_response != reference.is_response()
+          || env.urgent != reference.urgent() || env.type_id != reference.type_id()
+          || env.type_name != reference.type_name() || env.payload != reference.payload())
         __builtin_trap();
     }
     if (!ours)

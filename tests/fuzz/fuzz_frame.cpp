@@ -17,14 +17,30 @@ void parse_body(const frame_view& frame) {
     msg.ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()));
   };
   switch (frame.type) {
-    case kind::hello: parse(Hello{}); break;
-    case kind::auth: parse(Auth{}); break;
-    case kind::goodbye: parse(Goodbye{}); break;
-    case kind::heartbeat: parse(Heartbeat{}); break;
-    case kind::envelope: parse(Envelope{}); break;
-    case kind::actor_down: parse(ActorDown{}); break;
-    case kind::spawn_request: parse(SpawnRequest{}); break;
-    case kind::spawn_response: parse(SpawnResponse{}); break;
+    case kind::hello:
+      parse(Hello{});
+      break;
+    case kind::auth:
+      parse(Auth{});
+      break;
+    case kind::goodbye:
+      parse(Goodbye{});
+      break;
+    case kind::heartbeat:
+      parse(Heartbeat{});
+      break;
+    case kind::envelope:
+      parse(Envelope{});
+      break;
+    case kind::actor_down:
+      parse(ActorDown{});
+      break;
+    case kind::spawn_request:
+      parse(SpawnRequest{});
+      break;
+    case kind::spawn_response:
+      parse(SpawnResponse{});
+      break;
   }
 }
 

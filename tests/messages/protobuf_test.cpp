@@ -97,8 +97,8 @@ TEST_F(Protobuf, LocalDeliveryPassesTheSameObjectWithoutSerializing) {
   caf::scoped_actor self{sys};
   uintptr_t received = 0;
   self->request(echo_address, std::chrono::seconds(10), msg)
-    .receive([&](uintptr_t address) { received = address; },
-             [&](caf::error& err) { FAIL() << sys.render(err); });
+      .receive([&](uintptr_t address) { received = address; },
+               [&](caf::error& err) { FAIL() << sys.render(err); });
   EXPECT_EQ(received, original);
 }
 
@@ -113,8 +113,8 @@ TEST_F(Protobuf, HandlersMatchAndReturnProtobufTypes) {
   caf::scoped_actor self{sys};
   int64_t result = 0;
   self->request(doubler, std::chrono::seconds(10), make_ping(21, ""))
-    .receive([&](const troupe::test::Pong& pong) { result = pong.value(); },
-             [&](caf::error& err) { FAIL() << sys.render(err); });
+      .receive([&](const troupe::test::Pong& pong) { result = pong.value(); },
+               [&](caf::error& err) { FAIL() << sys.render(err); });
   EXPECT_EQ(result, 42);
 }
 

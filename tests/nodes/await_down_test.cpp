@@ -16,8 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 
 struct AwaitDown : troupe::test::head_fixture {
-  AwaitDown() : head_fixture(1000ms) {
-  }
+  AwaitDown() : head_fixture(1000ms) {}
 
   // Waits until the head no longer lists `p` among its peers; false after the timeout.
   bool wait_departed(const troupe::peer& p, std::chrono::milliseconds timeout) {

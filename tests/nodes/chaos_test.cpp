@@ -13,8 +13,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "subprocess.hpp"
 #include "head_fixture.hpp"
+#include "subprocess.hpp"
 #include "troupe/actors/flow.hpp"
 #include "troupe/actors/join.hpp"
 #include "troupe/nodes/process_pool.hpp"
@@ -27,8 +27,7 @@ using troupe::test::Ping;
 using troupe::test::Pong;
 
 struct Chaos : troupe::test::head_fixture {
-  Chaos() : head_fixture(1000ms) {
-  }
+  Chaos() : head_fixture(1000ms) {}
 };
 
 std::vector<int64_t> work(size_t n, int64_t us) {
@@ -42,8 +41,8 @@ TEST_F(Chaos, MapSurvivesAWorkerKilledEvery100Milliseconds) {
   std::vector<int64_t> xs(10'000);
   for (size_t i = 0; i < xs.size(); ++i)
     xs[i] = 200 + static_cast<int64_t>(i % 7);  // distinct values: a misplaced result shows
-  auto mapping = std::async(std::launch::async,
-                            [&] { return pool.map<int64_t>("spin_us", xs, 1); });
+  auto mapping =
+      std::async(std::launch::async, [&] { return pool.map<int64_t>("spin_us", xs, 1); });
   std::mt19937 rng{7};
   size_t kills = 0;
   auto until = std::chrono::steady_clock::now() + 1500ms;
@@ -72,8 +71,8 @@ TEST_F(Chaos, MapSurvivesAStoppedWorkerThatIsDeclaredDownAndFenced) {
   troupe::process_pool pool{head, {.workers = 2}};
   ASSERT_TRUE(pool.wait_for_workers(2));
   auto xs = work(3000, 1000);  // about 1.5 s per worker
-  auto mapping = std::async(std::launch::async,
-                            [&] { return pool.map<int64_t>("spin_us", xs, 1); });
+  auto mapping =
+      std::async(std::launch::async, [&] { return pool.map<int64_t>("spin_us", xs, 1); });
   std::this_thread::sleep_for(300ms);
   auto victim = worker_pids().front();
   auto stopped_at = std::chrono::steady_clock::now();
@@ -81,7 +80,7 @@ TEST_F(Chaos, MapSurvivesAStoppedWorkerThatIsDeclaredDownAndFenced) {
   while (pool.stats().worker_deaths == 0 && std::chrono::steady_clock::now() - stopped_at < 20s)
     std::this_thread::sleep_for(10ms);
   auto detected = std::chrono::duration_cast<std::chrono::milliseconds>(
-    std::chrono::steady_clock::now() - stopped_at);
+      std::chrono::steady_clock::now() - stopped_at);
   kill(victim, SIGCONT);  // too late: it was fenced off
   ASSERT_EQ(pool.stats().worker_deaths, 1u) << "the stopped worker was never declared down";
   std::cout << "chaos: a SIGSTOPped worker was declared down after " << detected.count()
@@ -96,10 +95,9 @@ TEST_F(Chaos, AStoppedTcpWorkerIsDroppedAndRejoinsCleanlyWhenContinued) {
   auto port = head.listen("127.0.0.1", 0);
   ASSERT_TRUE(port);
   auto worker = troupe::test::start({troupe::test::self_path(), "--join",
-                                     "127.0.0.1:" + std::to_string(*port), "--log-level",
-                                     "error", "--heartbeat-interval-ms", "200",
-                                     "--heartbeat-timeout-ms", "1000", "--join-timeout", "30",
-                                     "--insecure-loopback"});
+                                     "127.0.0.1:" + std::to_string(*port), "--log-level", "error",
+                                     "--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms",
+                                     "1000", "--join-timeout", "30", "--insecure-loopback"});
   troupe::process_pool pool{head, {.workers = 0}};
   ASSERT_TRUE(pool.wait_for_workers(1));
   auto before = head.peers().front();
@@ -145,9 +143,8 @@ TEST_F(Chaos, ASlowConsumerInAnotherProcessBoundsTheProducer) {
     return p;
   });
   // A failed check must not leave the producer waiting for consumers forever.
-  std::shared_ptr<void> stop_producer{nullptr, [&](void*) {
-    caf::anon_send_exit(producer, caf::exit_reason::kill);
-  }};
+  std::shared_ptr<void> stop_producer{
+      nullptr, [&](void*) { caf::anon_send_exit(producer, caf::exit_reason::kill); }};
   troupe::flow::subscribe(producer, *consumer);
   // Without releases the producer stops at the window, across the process boundary.
   for (int i = 0; i < 500 && produced < window; ++i)
@@ -175,17 +172,22 @@ TEST(ChaosProcess, AJoinedWorkerFollowsARestartedHeadOrGivesUpAfterItsDeadline) 
   // Find a free port for both incarnations of the head.
   uint16_t port = 0;
   {
-    auto probe = troupe::test::start({troupe::test::self_path(), "head-for-test", "--workers",
-                                      "0", "--listen", "127.0.0.1:0", "--log-level", "error"});
+    auto probe = troupe::test::start({troupe::test::self_path(), "head-for-test", "--workers", "0",
+                                      "--listen", "127.0.0.1:0", "--log-level", "error"});
     ASSERT_TRUE(probe.read_until("ready", 30s)) << probe.output;
     auto at = probe.output.find("listening ");
     ASSERT_NE(at, std::string::npos);
     port = static_cast<uint16_t>(std::stoi(probe.output.substr(at + 10)));
   }
   auto endpoint = "127.0.0.1:" + std::to_string(port);
-  auto head_args = std::vector<std::string>{troupe::test::self_path(), "head-for-test",
-                                            "--workers", "0", "--listen", endpoint,
-                                            "--log-level", "error"};
+  auto head_args = std::vector<std::string>{troupe::test::self_path(),
+                                            "head-for-test",
+                                            "--workers",
+                                            "0",
+                                            "--listen",
+                                            endpoint,
+                                            "--log-level",
+                                            "error"};
   auto first = troupe::test::start(head_args);
   ASSERT_TRUE(first.read_until("ready", 30s)) << first.output;
   auto worker = troupe::test::start({troupe::test::self_path(), "--join", endpoint,

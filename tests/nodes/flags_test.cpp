@@ -45,25 +45,25 @@ void expect_usage_error(const std::vector<std::string>& args, const std::string&
   auto error = text.substr(text.rfind('\n') + 1);
   EXPECT_EQ(error.rfind("error: ", 0), 0u) << head.output;
   EXPECT_NE(error.find(flag), std::string::npos)
-    << "the message does not name " << flag << ": " << head.output;
+      << "the message does not name " << flag << ": " << head.output;
 }
 
 TEST(Flags, OutOfRangeValuesAreUsageErrorsNamingTheFlag) {
   const std::vector<std::pair<std::string, std::string>> bad = {
-    {"--workers", "-3"},  // once wrapped to 2^64 - 3 and started processes without limit
-    {"--workers", "100000"},
-    {"--workers", "zzz"},
-    {"--max-frame-size", "10"},  // once hung: not even a handshake fits
-    {"--max-frame-size", "8589934592"},
-    {"--join-timeout", "0"},
-    {"--join-timeout", "-1"},
-    {"--heartbeat-interval-ms", "0"},
-    {"--heartbeat-timeout-ms", "-5"},
-    {"--heartbeat-timeout-ms", "99999999999"},
-    {"--listen", "127.0.0.1:65536"},
-    {"--listen", "127.0.0.1"},
-    {"--join", "127.0.0.1:0"},
-    {"--join", "127.0.0.1:-1"},
+      {"--workers", "-3"},  // once wrapped to 2^64 - 3 and started processes without limit
+      {"--workers", "100000"},
+      {"--workers", "zzz"},
+      {"--max-frame-size", "10"},  // once hung: not even a handshake fits
+      {"--max-frame-size", "8589934592"},
+      {"--join-timeout", "0"},
+      {"--join-timeout", "-1"},
+      {"--heartbeat-interval-ms", "0"},
+      {"--heartbeat-timeout-ms", "-5"},
+      {"--heartbeat-timeout-ms", "99999999999"},
+      {"--listen", "127.0.0.1:65536"},
+      {"--listen", "127.0.0.1"},
+      {"--join", "127.0.0.1:0"},
+      {"--join", "127.0.0.1:-1"},
   };
   for (const auto& [flag, value] : bad) {
     SCOPED_TRACE(flag + " " + value);
@@ -81,14 +81,14 @@ TEST(Flags, BadValuesFromTheEnvironmentAreUsageErrorsToo) {
 
 TEST(Flags, AHeartbeatIntervalNotBelowTheTimeoutIsRefused) {
   auto head = run_head(
-    {"--workers", "0", "--heartbeat-interval-ms", "3000", "--heartbeat-timeout-ms", "3000"});
+      {"--workers", "0", "--heartbeat-interval-ms", "3000", "--heartbeat-timeout-ms", "3000"});
   auto status = head.wait(30s);
   ASSERT_TRUE(status.has_value()) << "accepted: " << head.output;
   EXPECT_EQ(*status, 2) << head.output;
   EXPECT_NE(head.output.find("--heartbeat-interval-ms (3000) must be less than "
                              "--heartbeat-timeout-ms (3000)"),
             std::string::npos)
-    << head.output;
+      << head.output;
 }
 
 TEST(Flags, HelpShowsEveryFlagWithItsEnvironmentName) {
@@ -97,20 +97,20 @@ TEST(Flags, HelpShowsEveryFlagWithItsEnvironmentName) {
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(*status, 0) << help.output;
   const std::vector<std::pair<std::string, std::string>> flags = {
-    {"--log-level", "TROUPE_LOG_LEVEL"},
-    {"--name", "TROUPE_NAME"},
-    {"--workers", "TROUPE_WORKERS"},
-    {"--listen", "TROUPE_LISTEN"},
-    {"--join", "TROUPE_JOIN"},
-    {"--join-timeout", "TROUPE_JOIN_TIMEOUT"},
-    {"--secret-file", "TROUPE_SECRET_FILE"},
-    {"--insecure-loopback", "TROUPE_INSECURE_LOOPBACK"},
-    {"--tls-ca", "TROUPE_TLS_CA"},
-    {"--tls-cert", "TROUPE_TLS_CERT"},
-    {"--tls-key", "TROUPE_TLS_KEY"},
-    {"--heartbeat-interval-ms", "TROUPE_HEARTBEAT_INTERVAL_MS"},
-    {"--heartbeat-timeout-ms", "TROUPE_HEARTBEAT_TIMEOUT_MS"},
-    {"--max-frame-size", "TROUPE_MAX_FRAME_SIZE"},
+      {"--log-level", "TROUPE_LOG_LEVEL"},
+      {"--name", "TROUPE_NAME"},
+      {"--workers", "TROUPE_WORKERS"},
+      {"--listen", "TROUPE_LISTEN"},
+      {"--join", "TROUPE_JOIN"},
+      {"--join-timeout", "TROUPE_JOIN_TIMEOUT"},
+      {"--secret-file", "TROUPE_SECRET_FILE"},
+      {"--insecure-loopback", "TROUPE_INSECURE_LOOPBACK"},
+      {"--tls-ca", "TROUPE_TLS_CA"},
+      {"--tls-cert", "TROUPE_TLS_CERT"},
+      {"--tls-key", "TROUPE_TLS_KEY"},
+      {"--heartbeat-interval-ms", "TROUPE_HEARTBEAT_INTERVAL_MS"},
+      {"--heartbeat-timeout-ms", "TROUPE_HEARTBEAT_TIMEOUT_MS"},
+      {"--max-frame-size", "TROUPE_MAX_FRAME_SIZE"},
   };
   for (const auto& [flag, env] : flags) {
     // The flag's entry in the help, up to the next flag's: its name, its environment name and
@@ -125,7 +125,7 @@ TEST(Flags, HelpShowsEveryFlagWithItsEnvironmentName) {
     auto description = entry.substr(env_at + env.size() + 6);
     EXPECT_TRUE(std::any_of(description.begin(), description.end(),
                             [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }))
-      << flag << " has no help text: " << entry;
+        << flag << " has no help text: " << entry;
   }
 }
 
@@ -136,16 +136,15 @@ TEST(Flags, AnExceptionFromTheProgramIsAnErrorLineNotACrash) {
   auto status = head.wait(30s);
   ASSERT_TRUE(status.has_value()) << head.output;
   EXPECT_EQ(*status, 2) << head.output;
-  EXPECT_NE(head.output.find("error: a process pool with no worker processes"),
-            std::string::npos)
-    << head.output;
+  EXPECT_NE(head.output.find("error: a process pool with no worker processes"), std::string::npos)
+      << head.output;
 }
 
 // Sets environment variables for one test, inherited by the processes it starts.
 class scoped_environment {
 public:
   explicit scoped_environment(std::vector<std::pair<std::string, std::string>> vars)
-    : vars_(std::move(vars)) {
+      : vars_(std::move(vars)) {
     for (auto& [name, value] : vars_)
       setenv(name.c_str(), value.c_str(), 1);
   }
@@ -159,8 +158,7 @@ private:
 };
 
 struct WorkerEnvironment : troupe::test::head_fixture {
-  WorkerEnvironment() : head_fixture(3000ms) {
-  }
+  WorkerEnvironment() : head_fixture(3000ms) {}
 };
 
 TEST_F(WorkerEnvironment, WorkerProcessesIgnoreTheTroupeEnvironmentOfTheirHead) {
@@ -182,8 +180,8 @@ TEST_F(WorkerEnvironment, WorkerProcessesIgnoreTheTroupeEnvironmentOfTheirHead) 
     ping.set_value(21);
     int64_t got = 0;
     self->request(*echo, 10s, ping)
-      .receive([&](const troupe::test::Pong& pong) { got = pong.value(); },
-               [](caf::error& err) { ADD_FAILURE() << troupe::describe(err); });
+        .receive([&](const troupe::test::Pong& pong) { got = pong.value(); },
+                 [](caf::error& err) { ADD_FAILURE() << troupe::describe(err); });
     EXPECT_EQ(got, 42);
   }
   EXPECT_EQ(worker_pids().size(), 2u);

@@ -18,8 +18,7 @@ namespace troupe::test {
 class head_fixture : public testing::Test {
 protected:
   explicit head_fixture(std::chrono::milliseconds heartbeat_timeout)
-    : sys(prepared(cfg)), head(sys, options(heartbeat_timeout)) {
-  }
+      : sys(prepared(cfg)), head(sys, options(heartbeat_timeout)) {}
 
   std::vector<pid_t> worker_pids() {
     std::vector<pid_t> pids;

@@ -50,8 +50,8 @@ struct Hostile : testing::Test {
     port = *bound;
     // An unauthenticated head (hostile peers need none): the worker leaves its cookie out.
     worker.emplace(troupe::test::start({troupe::test::self_path(), "--join",
-                                        "127.0.0.1:" + std::to_string(port), "--log-level",
-                                        "warn", "--insecure-loopback"}));
+                                        "127.0.0.1:" + std::to_string(port), "--log-level", "warn",
+                                        "--insecure-loopback"}));
     for (int i = 0; i < 1000 && !honest; ++i) {
       for (auto& p : head->peers())
         honest = p;
@@ -74,8 +74,8 @@ struct Hostile : testing::Test {
     troupe::test::Ping ping;
     ping.set_value(21);
     int64_t got = 0;
-    self->request(echo, 10s, ping).receive([&](const troupe::test::Pong& p) { got = p.value(); },
-                                            [](caf::error&) {});
+    self->request(echo, 10s, ping)
+        .receive([&](const troupe::test::Pong& p) { got = p.value(); }, [](caf::error&) {});
     EXPECT_EQ(got, 42) << "the honest peer is no longer served";
     bool still_there = false;
     for (auto& p : head->peers())
@@ -132,8 +132,8 @@ TEST_F(Hostile, AFloodOfConnectionsIsShedAndLoggedSparingly) {
   EXPECT_EQ(closed, flood.size());
   std::cout << "200 silent connections shed after "
             << std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::steady_clock::now() - start)
-                 .count()
+                   std::chrono::steady_clock::now() - start)
+                   .count()
             << " ms\n";
   // Rate-limited: nowhere near one line per connection.
   EXPECT_LE(logs.count("rejected handshake"), 5u) << logs.text();
@@ -207,7 +207,7 @@ TEST_F(Hostile, AnUnknownFrameKindEndsTheConnection) {
   expect_still_serving();
 }
 
-// -- issue 10 item 15: the descriptor limit ------------------------------------------------------
+// -- issue 10 item 15: the descriptor limit -------------------------------------------------------
 
 size_t open_descriptors(pid_t pid) {
   size_t n = 0;
@@ -262,10 +262,10 @@ TEST(HostileLimits, AtTheDescriptorLimitTheHeadPausesAcceptingAndServesAgainLate
   auto wall_before = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(2s);
   auto cpu = cpu_time(head.pid) - cpu_before;
-  auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
-    std::chrono::steady_clock::now() - wall_before);
+  auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now()
+                                                                    - wall_before);
   EXPECT_LT(cpu.count() * 5, wall.count())
-    << "the head used " << cpu.count() << " ms of CPU in " << wall.count() << " ms";
+      << "the head used " << cpu.count() << " ms of CPU in " << wall.count() << " ms";
   // Logged, sparingly: once per interval, not once per failed accept.
   EXPECT_TRUE(head.read_until("Too many open files", 5s)) << head.output;
   size_t reports = 0;

@@ -11,9 +11,9 @@
 #include <caf/scoped_actor.hpp>
 
 #include "raw_peer.hpp"
-#include "troupe/actors/join.hpp"
 #include "subprocess.hpp"
 #include "test_program.hpp"
+#include "troupe/actors/join.hpp"
 #include "troupe/messages/wire.pb.h"
 #include "troupe/nodes/wire/frame.hpp"
 #include "troupe/tests/messages/test.pb.h"
@@ -71,9 +71,9 @@ TEST_F(NodeTest, RemoteRequestGetsItsResponse) {
   auto echo = spawn(w, "echo");
   caf::scoped_actor self{sys};
   int64_t got = 0;
-  self->request(echo, 10s, ping(21)).receive(
-    [&](const Pong& pong) { got = pong.value(); },
-    [&](caf::error& err) { FAIL() << troupe::describe(err); });
+  self->request(echo, 10s, ping(21))
+      .receive([&](const Pong& pong) { got = pong.value(); },
+               [&](caf::error& err) { FAIL() << troupe::describe(err); });
   EXPECT_EQ(got, 42);
 }
 
@@ -86,11 +86,12 @@ TEST_F(NodeTest, ManyRequestsFromManyActorsAllGetAnswers) {
   int replies = 0;
   int64_t sum = 0;
   for (int i = 0; i < n; ++i)
-    self->receive([&](const Pong& pong) {
-      ++replies;
-      sum += pong.value();
-    },
-                  caf::after(10s) >> [&] { FAIL() << "no reply after " << replies; });
+    self->receive(
+        [&](const Pong& pong) {
+          ++replies;
+          sum += pong.value();
+        },
+        caf::after(10s) >> [&] { FAIL() << "no reply after " << replies; });
   EXPECT_EQ(replies, n);
   EXPECT_EQ(sum, int64_t{n} * (n - 1));
 }
@@ -107,15 +108,16 @@ TEST_F(NodeTest, MessagesArriveInOrderWhetherTrafficIsLightOrHeavy) {
       std::this_thread::sleep_for(std::chrono::microseconds{200});
   }
   int64_t received = 0;
-  self->request(seq, 30s, ping(0, "report")).receive([&](const Pong& p) { received = p.value(); },
-                                                      [](caf::error&) {});
+  self->request(seq, 30s, ping(0, "report"))
+      .receive([&](const Pong& p) { received = p.value(); }, [](caf::error&) {});
   EXPECT_EQ(received, n) << "-1 means out of order";
 }
 
 TEST_F(NodeTest, SpawningAnUnknownTypeIsAClearError) {
   auto result = head.spawn_on(worker(), "no_such_actor");
   ASSERT_FALSE(result);
-  EXPECT_TRUE(troupe::is(result.error(), errc::unknown_actor_type)) << troupe::describe(result.error());
+  EXPECT_TRUE(troupe::is(result.error(), errc::unknown_actor_type))
+      << troupe::describe(result.error());
   EXPECT_NE(troupe::describe(result.error()).find("no_such_actor"), std::string::npos);
 }
 
@@ -169,7 +171,7 @@ TEST_F(NodeTest, StoppedWorkerIsDeclaredDownAndFencedOff) {
   kill(pid, SIGCONT);
   ASSERT_TRUE(reason.has_value()) << "the stopped worker was never declared down";
   EXPECT_NE(troupe::describe(*reason).find("heartbeat"), std::string::npos)
-    << troupe::describe(*reason);
+      << troupe::describe(*reason);
   // Fenced: the head kills a worker it declared down, so it cannot come back with old results.
   EXPECT_TRUE(troupe::test::wait_gone(pid, 10s));
 }
@@ -192,8 +194,9 @@ TEST_F(NodeTest, OversizedMessageIsRefusedToItsSender) {
   EXPECT_TRUE(troupe::is(err, errc::message_too_large)) << troupe::describe(err);
   // The connection is still fine.
   int64_t got = 0;
-  self->request(*echo, 10s, ping(2)).receive([&](const Pong& p) { got = p.value(); },
-                                              [&](caf::error& e) { FAIL() << troupe::describe(e); });
+  self->request(*echo, 10s, ping(2))
+      .receive([&](const Pong& p) { got = p.value(); },
+               [&](caf::error& e) { FAIL() << troupe::describe(e); });
   EXPECT_EQ(got, 4);
 }
 
@@ -202,7 +205,7 @@ TEST_F(NodeTest, NonProtobufMessageToARemoteActorIsAClearError) {
   caf::scoped_actor self{sys};
   caf::error err;
   self->request(echo, 10s, std::string{"not protobuf"})
-    .receive([](const Pong&) {}, [&](caf::error& e) { err = e; });
+      .receive([](const Pong&) {}, [&](caf::error& e) { err = e; });
   EXPECT_TRUE(troupe::is(err, errc::not_serializable)) << troupe::describe(err);
 }
 
@@ -240,15 +243,16 @@ TEST_F(NodeTest, TcpWorkerJoinsAndServesRequests) {
   ASSERT_TRUE(echo) << troupe::describe(echo.error());
   caf::scoped_actor self{sys};
   int64_t got = 0;
-  self->request(*echo, 10s, ping(5)).receive([&](const Pong& p) { got = p.value(); },
-                                              [&](caf::error& e) { FAIL() << troupe::describe(e); });
+  self->request(*echo, 10s, ping(5))
+      .receive([&](const Pong& p) { got = p.value(); },
+               [&](caf::error& e) { FAIL() << troupe::describe(e); });
   EXPECT_EQ(got, 10);
 }
 
 TEST(NodeProcess, JoiningAnUnreachableHeadExitsWithAClearError) {
   // Port 1 on loopback: nobody listens there.
-  auto proc = troupe::test::start({troupe::test::self_path(), "--join", "127.0.0.1:1",
-                                   "--join-timeout", "1"});
+  auto proc = troupe::test::start(
+      {troupe::test::self_path(), "--join", "127.0.0.1:1", "--join-timeout", "1"});
   auto status = proc.wait(30s);
   ASSERT_TRUE(status.has_value()) << "the worker did not give up";
   EXPECT_NE(*status, 0);
@@ -264,8 +268,8 @@ TEST(NodeProcess, BadFlagsPrintUsageAndExitWithStatusTwo) {
 }
 
 TEST(NodeProcess, KilledHeadTakesItsWorkersDown) {
-  auto head = troupe::test::start({troupe::test::self_path(), "head-for-test", "--workers", "2",
-                                   "--log-level", "warn"});
+  auto head = troupe::test::start(
+      {troupe::test::self_path(), "head-for-test", "--workers", "2", "--log-level", "warn"});
   ASSERT_TRUE(head.read_until("ready", 30s)) << head.output;
   std::vector<pid_t> workers;
   size_t at = 0;

@@ -27,8 +27,7 @@ using namespace std::chrono_literals;
 using troupe::errc;
 
 struct PoolRobustness : troupe::test::head_fixture {
-  PoolRobustness() : head_fixture(1500ms) {
-  }
+  PoolRobustness() : head_fixture(1500ms) {}
 
   std::string listen() {
     auto port = head.listen("127.0.0.1", 0);
@@ -38,9 +37,8 @@ struct PoolRobustness : troupe::test::head_fixture {
 
   troupe::test::subprocess join_worker(const std::string& endpoint) {
     return troupe::test::start({troupe::test::self_path(), "--join", endpoint, "--log-level",
-                                "error", "--heartbeat-interval-ms", "200",
-                                "--heartbeat-timeout-ms", "1500", "--join-timeout", "5",
-                                "--insecure-loopback"});
+                                "error", "--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms",
+                                "1500", "--join-timeout", "5", "--insecure-loopback"});
   }
 };
 
@@ -54,13 +52,14 @@ std::vector<int64_t> iota(int64_t n) {
   return xs;
 }
 
-// -- item 1: a worker that joins after close() still serves what is queued ------------------
+// -- item 1: a worker that joins after close() still serves what is queued ------------------------
 
 TEST_F(PoolRobustness, AWorkerJoiningAfterCloseServesTheQueuedWork) {
   auto endpoint = listen();
   troupe::process_pool pool{head, {.workers = 0}};
   auto f = pool.apply_async<int64_t>("square", int64_t{7});
-  auto mapped = std::async(std::launch::async, [&] { return pool.map<int64_t>("square", iota(50)); });
+  auto mapped =
+      std::async(std::launch::async, [&] { return pool.map<int64_t>("square", iota(50)); });
   std::this_thread::sleep_for(100ms);  // the map's chunks are queued before close
   pool.close();
   auto worker = join_worker(endpoint);
@@ -70,7 +69,7 @@ TEST_F(PoolRobustness, AWorkerJoiningAfterCloseServesTheQueuedWork) {
   EXPECT_TRUE(pool.join(30s));
 }
 
-// -- item 2: a batch queued behind a stuck task is taken by an idle worker -----------------
+// -- item 2: a batch queued behind a stuck task is taken by an idle worker ------------------------
 
 TEST_F(PoolRobustness, CallsQueuedBehindAStuckTaskRunOnTheIdleWorker) {
   troupe::process_pool pool{head, {.workers = 2}};
@@ -92,7 +91,7 @@ TEST_F(PoolRobustness, CallsQueuedBehindAStuckTaskRunOnTheIdleWorker) {
   EXPECT_THROW(stuck.result(10s), troupe::task_error);
 }
 
-// -- item 3: task timeouts, cancel, terminate, bounded waits --------------------------------
+// -- item 3: task timeouts, cancel, terminate, bounded waits --------------------------------------
 
 TEST_F(PoolRobustness, AnItemPastItsTimeoutFailsNamingItAndItsWorkerIsReplaced) {
   troupe::process_pool pool{head, {.workers = 2, .task_timeout = 500ms}};
@@ -184,11 +183,11 @@ TEST_F(PoolRobustness, JoinResultAndAsCompletedTakeTimeouts) {
   EXPECT_THROW(slow.result(50ms), troupe::timeout_error);
   std::vector<troupe::future<int64_t>> both{slow, pool.apply_async<int64_t>("square", int64_t{4})};
   EXPECT_THROW(
-    {
-      for (auto& f : troupe::as_completed(both, 50ms))
-        static_cast<void>(f);
-    },
-    troupe::timeout_error);
+      {
+        for (auto& f : troupe::as_completed(both, 50ms))
+          static_cast<void>(f);
+      },
+      troupe::timeout_error);
   pool.close();
   EXPECT_FALSE(pool.join(50ms)) << "work is still running";
   EXPECT_TRUE(pool.join(30s));
@@ -199,7 +198,7 @@ TEST_F(PoolRobustness, JoinResultAndAsCompletedTakeTimeouts) {
   EXPECT_EQ(seen, 2);
 }
 
-// -- item 4: no workers and no way for any to join ------------------------------------------
+// -- item 4: no workers and no way for any to join ------------------------------------------------
 
 TEST_F(PoolRobustness, APoolWithoutWorkersOrListenerIsRefusedAtOnce) {
   try {
@@ -212,8 +211,8 @@ TEST_F(PoolRobustness, APoolWithoutWorkersOrListenerIsRefusedAtOnce) {
 }
 
 TEST(PoolProcess, AProgramWithNoWorkersAndNoListenerExitsAtOnceSayingWhatToDo) {
-  auto head = troupe::test::start({troupe::test::self_path(), "head-for-test", "--pool-wait-for",
-                                   "1", "--workers", "0"});
+  auto head = troupe::test::start(
+      {troupe::test::self_path(), "head-for-test", "--pool-wait-for", "1", "--workers", "0"});
   auto status = head.wait(20s);
   ASSERT_TRUE(status) << "the program waited for workers that can never come: " << head.output;
   EXPECT_EQ(*status, 2) << head.output;
@@ -221,15 +220,15 @@ TEST(PoolProcess, AProgramWithNoWorkersAndNoListenerExitsAtOnceSayingWhatToDo) {
 }
 
 TEST(PoolProcess, AHeadWaitingForWorkersSaysHowManyJoinedAndWhereToConnect) {
-  auto head = troupe::test::start({troupe::test::self_path(), "head-for-test", "--pool-wait-for", "1",
-                                   "--workers", "0", "--listen", "127.0.0.1:0", "--log-level",
+  auto head = troupe::test::start({troupe::test::self_path(), "head-for-test", "--pool-wait-for",
+                                   "1", "--workers", "0", "--listen", "127.0.0.1:0", "--log-level",
                                    "warn", "--insecure-loopback"});
   EXPECT_TRUE(head.read_until("waiting for workers: 0 ready of 1", 20s)) << head.output;
   EXPECT_TRUE(head.read_until("--join 127.0.0.1:", 5s)) << head.output;
   head.kill_now();
 }
 
-// -- item 5: worker processes that cannot start ---------------------------------------------
+// -- item 5: worker processes that cannot start ---------------------------------------------------
 
 TEST(PoolStartUp, WorkersFailingAtStartUpFailThePoolWithTheirExitStatusAndLastLine) {
   troupe::config cfg;
@@ -254,13 +253,14 @@ TEST(PoolStartUp, WorkersFailingAtStartUpFailThePoolWithTheirExitStatusAndLastLi
   EXPECT_THROW(pool.wait_for_workers(1, 10s), troupe::task_error);
 }
 
-// -- items 6 and 8: workers that lie or go silent, seen through a second node ---------------
+// -- items 6 and 8: workers that lie or go silent, seen through a second node ---------------------
 
 // A node in this process that joins the head over TCP and answers the pool's runner with
 // `runner_behavior` instead of the real one.
 struct rogue_worker {
   template <class Behavior>
-  rogue_worker(const std::string& endpoint, Behavior runner_behavior) : sys(prepare(runner_behavior)) {
+  rogue_worker(const std::string& endpoint, Behavior runner_behavior)
+      : sys(prepare(runner_behavior)) {
     troupe::node_options opts;
     opts.name = "rogue";
     opts.log_level = "off";
@@ -288,31 +288,30 @@ struct rogue_worker {
 // Answers every batch with one result too few.
 caf::behavior lying_runner(caf::event_based_actor*) {
   return {
-    [](const troupe::pool::TaskBatch& batch) {
-      troupe::pool::ResultBatch result;
-      result.set_batch_id(batch.batch_id());
-      return result;
-    },
-    [](const troupe::pool::RevokeBatch&) {},
+      [](const troupe::pool::TaskBatch& batch) {
+        troupe::pool::ResultBatch result;
+        result.set_batch_id(batch.batch_id());
+        return result;
+      },
+      [](const troupe::pool::RevokeBatch&) {},
   };
 }
 
 // Takes batches and never answers (its node keeps heartbeating).
 caf::behavior silent_runner(caf::event_based_actor* self) {
   return {
-    [self](const troupe::pool::TaskBatch&) {
-      return self->make_response_promise<troupe::pool::ResultBatch>();
-    },
-    [](const troupe::pool::RevokeBatch&) {},
+      [self](const troupe::pool::TaskBatch&) {
+        return self->make_response_promise<troupe::pool::ResultBatch>();
+      },
+      [](const troupe::pool::RevokeBatch&) {},
   };
 }
 
 TEST_F(PoolRobustness, AMalformedResultDropsItsWorkerAndTheWorkRunsElsewhere) {
   auto endpoint = listen();
   troupe::process_pool pool{head, {.workers = 0}};
-  auto work = std::async(std::launch::async, [&] {
-    return pool.map<int64_t>("square", iota(8), 1);
-  });
+  auto work =
+      std::async(std::launch::async, [&] { return pool.map<int64_t>("square", iota(8), 1); });
   {
     rogue_worker liar{endpoint, lying_runner};
     // It gets a batch, lies, and is dropped; then it leaves altogether.
@@ -347,9 +346,8 @@ TEST_F(PoolRobustness, AWorkerThatHeartbeatsButNeverAnswersIsFencedAtTheDeadline
   troupe::process_pool pool{head, {.workers = 0, .task_timeout = 300ms}};
   rogue_worker mute{endpoint, silent_runner};
   ASSERT_TRUE(pool.wait_for_workers(1, 30s));
-  auto work = std::async(std::launch::async, [&] {
-    return pool.map<int64_t>("square", iota(4), 1);
-  });
+  auto work =
+      std::async(std::launch::async, [&] { return pool.map<int64_t>("square", iota(4), 1); });
   for (int i = 0; i < 1000 && pool.stats().fenced == 0; ++i)
     std::this_thread::sleep_for(20ms);
   EXPECT_EQ(pool.stats().fenced, 1u) << "the silent worker was never dropped";
@@ -402,10 +400,10 @@ caf::behavior misaddressing_runner(caf::event_based_actor*) {  // another batch'
 TEST_F(PoolRobustness, AWorkerWithWrongRepliesIsDroppedAndItsWorkRunsElsewhere) {
   auto endpoint = listen();
   std::vector<std::pair<const char*, caf::behavior (*)(caf::event_based_actor*)>> liars{
-    {"revoked unasked", revoked_runner},
-    {"an error reply", erring_runner},
-    {"unreadable records", garbling_runner},
-    {"another batch's id", misaddressing_runner}};
+      {"revoked unasked", revoked_runner},
+      {"an error reply", erring_runner},
+      {"unreadable records", garbling_runner},
+      {"another batch's id", misaddressing_runner}};
   for (auto& [what, runner] : liars) {
     SCOPED_TRACE(what);
     troupe::process_pool pool{head, {.workers = 1}};
@@ -422,8 +420,9 @@ TEST_F(PoolRobustness, TimeoutsTooLongToMeanAnythingMeanNoLimit) {
   troupe::process_pool pool{head, {.workers = 1, .task_timeout = std::chrono::milliseconds::max()}};
   EXPECT_EQ(pool.map<int64_t>("sleep_ms", std::vector<int64_t>{5, 5, 5}, 2),
             (std::vector<int64_t>{5, 5, 5}));
-  auto f = pool.apply_async<int64_t>("sleep_ms", int64_t{100},
-                                     troupe::task_options{.timeout = std::chrono::hours{24 * 365 * 1000}});
+  auto f = pool.apply_async<int64_t>(
+      "sleep_ms", int64_t{100},
+      troupe::task_options{.timeout = std::chrono::hours{24 * 365 * 1000}});
   EXPECT_EQ(f.result(std::chrono::hours::max()), 100);
   std::vector<troupe::future<int64_t>> one{pool.apply_async<int64_t>("square", int64_t{3})};
   for (auto& g : troupe::as_completed(one, std::chrono::milliseconds::max()))

@@ -33,6 +33,6 @@ private:
 };
 
 [[maybe_unused]] testing::Environment* const home =
-  testing::AddGlobalTestEnvironment(new private_home);
+    testing::AddGlobalTestEnvironment(new private_home);
 
 }  // namespace

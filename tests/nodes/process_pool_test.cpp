@@ -11,8 +11,8 @@
 
 #include <caf/actor_system.hpp>
 
-#include "subprocess.hpp"
 #include "head_fixture.hpp"
+#include "subprocess.hpp"
 #include "troupe/nodes/process_pool.hpp"
 
 namespace {
@@ -22,8 +22,7 @@ using troupe::errc;
 
 // A generous heartbeat timeout: no test here wants a busy worker declared down by mistake.
 struct ProcessPool : troupe::test::head_fixture {
-  ProcessPool() : head_fixture(1500ms) {
-  }
+  ProcessPool() : head_fixture(1500ms) {}
 };
 
 std::vector<int64_t> iota(int64_t n) {

@@ -41,7 +41,8 @@ public:
   }
 
   bool send_bytes(const std::string& bytes) {
-    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL)
+           == static_cast<ssize_t>(bytes.size());
   }
   bool send_bytes(const std::vector<char>& bytes) {
     return send_bytes(std::string(bytes.begin(), bytes.end()));
@@ -85,7 +86,7 @@ public:
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+          deadline - std::chrono::steady_clock::now());
       auto frame = read_frame(std::max(left, std::chrono::milliseconds{0}));
       if (!frame)
         return std::nullopt;
@@ -108,7 +109,7 @@ public:
 private:
   bool read_some(std::chrono::steady_clock::time_point deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || eof_)
       return false;
     pollfd p{fd_, POLLIN, 0};

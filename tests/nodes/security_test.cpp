@@ -94,8 +94,13 @@ struct SecureHead : testing::Test {
   }
 
   troupe::test::subprocess join(std::vector<std::string> extra) {
-    std::vector<std::string> args{troupe::test::self_path(), "--join", endpoint(),
-                                  "--join-timeout", "2", "--log-level", "warn"};
+    std::vector<std::string> args{troupe::test::self_path(),
+                                  "--join",
+                                  endpoint(),
+                                  "--join-timeout",
+                                  "2",
+                                  "--log-level",
+                                  "warn"};
     args.insert(args.end(), extra.begin(), extra.end());
     return troupe::test::start(args);
   }
@@ -119,8 +124,8 @@ struct SecureHead : testing::Test {
     Ping ping;
     ping.set_value(4);
     int64_t got = 0;
-    self->request(*echo, 10s, ping).receive([&](const Pong& pong) { got = pong.value(); },
-                                             [](caf::error&) {});
+    self->request(*echo, 10s, ping)
+        .receive([&](const Pong& pong) { got = pong.value(); }, [](caf::error&) {});
     EXPECT_EQ(got, 8);
   }
 
@@ -139,7 +144,7 @@ struct SecureHead : testing::Test {
   }
 };
 
-// -- cluster secret -------------------------------------------------------------------------
+// -- cluster secret -------------------------------------------------------------------------------
 
 TEST_F(SecureHead, TheRightSecretJoinsAndAWrongOneIsRefused) {
   start([] {
@@ -254,10 +259,9 @@ TEST_F(SecureHead, AReplayedHandshakeIsRefused) {
   }());
   // Record an honest worker's handshake on its way to the head.
   recording_proxy proxy{port};
-  auto honest_proc = troupe::test::start({troupe::test::self_path(), "--join",
-                                          "127.0.0.1:" + std::to_string(proxy.port),
-                                          "--secret-file", write_secret("k", "k"),
-                                          "--log-level", "warn"});
+  auto honest_proc = troupe::test::start(
+      {troupe::test::self_path(), "--join", "127.0.0.1:" + std::to_string(proxy.port),
+       "--secret-file", write_secret("k", "k"), "--log-level", "warn"});
   auto honest = peer_with_pid(honest_proc.pid, 20s);
   ASSERT_TRUE(honest) << honest_proc.output;
   auto recorded = proxy.recorded();
@@ -273,7 +277,7 @@ TEST_F(SecureHead, AReplayedHandshakeIsRefused) {
   expect_serves(*honest);
 }
 
-// -- TLS --------------------------------------------------------------------------------------
+// -- TLS ------------------------------------------------------------------------------------------
 
 troupe::node_options tls_head() {
   troupe::node_options opts;
@@ -314,9 +318,9 @@ TEST_F(TlsHead, AWorkerWithAClusterCertificateJoinsAndServes) {
 
 TEST_F(TlsHead, AClientWithoutACertificateIsRefused) {
   // openssl's own client: a TLS 1.3 handshake that presents no certificate.
-  auto client = troupe::test::start(
-    {"/usr/bin/openssl", "s_client", "-connect", endpoint(), "-CAfile", cert_dir() + "/ca.pem",
-     "-tls1_3", "-quiet", "-no_ign_eof"});
+  auto client =
+      troupe::test::start({"/usr/bin/openssl", "s_client", "-connect", endpoint(), "-CAfile",
+                           cert_dir() + "/ca.pem", "-tls1_3", "-quiet", "-no_ign_eof"});
   auto status = client.wait(30s);
   ASSERT_TRUE(status.has_value()) << client.output;
   EXPECT_TRUE(logs.wait_for("rejected TLS")) << logs.text();
@@ -344,7 +348,7 @@ TEST_F(TlsHead, AnExpiredCertificateIsRefused) {
   EXPECT_TRUE(logs.wait_for("certificate has expired")) << logs.text();
 }
 
-// -- loopback: what the address resolves to, and this user's cookie --------------------------
+// -- loopback: what the address resolves to, and this user's cookie -------------------------------
 
 TEST(Loopback, IsWhatTheAddressResolvesToNotHowItIsSpelled) {
   EXPECT_EQ(troupe::loopback_address("127.0.0.1"), "127.0.0.1");
@@ -389,8 +393,14 @@ struct fresh_home {
 struct loopback_head {
   explicit loopback_head(const std::vector<std::string>& env,
                          const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args{troupe::test::self_path(), "head-for-test", "--workers", "0",
-                                  "--listen", "127.0.0.1:0", "--log-level", "warn"};
+    std::vector<std::string> args{troupe::test::self_path(),
+                                  "head-for-test",
+                                  "--workers",
+                                  "0",
+                                  "--listen",
+                                  "127.0.0.1:0",
+                                  "--log-level",
+                                  "warn"};
     args.insert(args.end(), extra.begin(), extra.end());
     process.emplace(start_with(env, args));
     if (!process->read_until("ready", 30s))
@@ -405,8 +415,8 @@ struct loopback_head {
 
 std::vector<std::string> join_args(const std::string& endpoint,
                                    const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args{troupe::test::self_path(), "--join", endpoint, "--join-timeout",
-                                "2", "--log-level", "warn"};
+  std::vector<std::string> args{
+      troupe::test::self_path(), "--join", endpoint, "--join-timeout", "2", "--log-level", "warn"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -424,7 +434,7 @@ TEST(Cookie, ALoopbackHeadAndItsWorkersShareACookieOnlyTheirUserCanRead) {
   EXPECT_EQ(mode_of(home.dir + "/.troupe/cookie"), 0600u) << "no private cookie file";
   auto worker = start_with(home.env(), join_args(head.endpoint));
   EXPECT_TRUE(head.process->read_until("joined " + std::to_string(worker.pid), 30s))
-    << head.process->output << worker.output;
+      << head.process->output << worker.output;
 }
 
 TEST(Cookie, TheRuntimeDirectoryIsPreferredWhenItIsUsable) {
@@ -438,7 +448,7 @@ TEST(Cookie, TheRuntimeDirectoryIsPreferredWhenItIsUsable) {
   EXPECT_EQ(mode_of(home.dir + "/.troupe"), 0u) << "the home directory was used instead";
   auto worker = start_with(env, join_args(head.endpoint));
   EXPECT_TRUE(head.process->read_until("joined " + std::to_string(worker.pid), 30s))
-    << head.process->output << worker.output;
+      << head.process->output << worker.output;
 }
 
 TEST(Cookie, HeadsStartingAtOnceAgreeOnOneCookie) {
@@ -461,7 +471,7 @@ TEST(Cookie, HeadsStartingAtOnceAgreeOnOneCookie) {
     ASSERT_FALSE(head->endpoint.empty()) << head->process->output;
     auto worker = start_with(home.env(), join_args(head->endpoint));
     EXPECT_TRUE(head->process->read_until("joined " + std::to_string(worker.pid), 30s))
-      << "a worker could not join one of the heads: " << worker.output;
+        << "a worker could not join one of the heads: " << worker.output;
   }
   EXPECT_EQ(mode_of(home.dir + "/.troupe/cookie"), 0600u) << "no private cookie file";
 }
@@ -497,7 +507,7 @@ TEST(Cookie, AnotherLocalUserCannotJoinALoopbackHead) {
   ASSERT_FALSE(head.endpoint.empty()) << head.process->output;
   auto honest = start_with(home.env(), join_args(head.endpoint));
   ASSERT_TRUE(head.process->read_until("joined " + std::to_string(honest.pid), 30s))
-    << head.process->output << honest.output;
+      << head.process->output << honest.output;
   fresh_home other;
   ASSERT_EQ(chown(other.dir.c_str(), 65534, 65534), 0);
   // With a cookie of its own, and without any secret.
@@ -511,7 +521,7 @@ TEST(Cookie, AnotherLocalUserCannotJoinALoopbackHead) {
     head.process->read_until("\x01never\x01", 500ms);
     EXPECT_EQ(head.process->output.find("joined " + std::to_string(stranger.pid)),
               std::string::npos)
-      << "another user joined the head";
+        << "another user joined the head";
   }
 }
 
@@ -522,29 +532,29 @@ TEST(Cookie, AnUnsafeCookieDirectoryOrFileIsRefusedSayingWhy) {
     std::string says;
   };
   const std::vector<unsafe> cases = {
-    {"a directory others can enter", [](const std::string& dir) { mkdir(dir.c_str(), 0755); },
-     "can be accessed by group or others (mode 0755)"},
-    {"a file others can read",
-     [](const std::string& dir) {
-       mkdir(dir.c_str(), 0700);
-       std::ofstream{dir + "/cookie"} << "guessable\n";
-       chmod((dir + "/cookie").c_str(), 0644);
-     },
-     "can be accessed by group or others (mode 0644)"},
-    {"another user's directory",
-     [](const std::string& dir) {
-       mkdir(dir.c_str(), 0700);
-       if (chown(dir.c_str(), 65534, 65534) != 0)
-         throw std::runtime_error("chown failed");
-     },
-     "belongs to uid 65534"},
-    {"a symbolic link instead of a file",
-     [](const std::string& dir) {
-       mkdir(dir.c_str(), 0700);
-       if (symlink("/etc/hostname", (dir + "/cookie").c_str()) != 0)
-         throw std::runtime_error("symlink failed");
-     },
-     "/.troupe/cookie"},
+      {"a directory others can enter", [](const std::string& dir) { mkdir(dir.c_str(), 0755); },
+       "can be accessed by group or others (mode 0755)"},
+      {"a file others can read",
+       [](const std::string& dir) {
+         mkdir(dir.c_str(), 0700);
+         std::ofstream{dir + "/cookie"} << "guessable\n";
+         chmod((dir + "/cookie").c_str(), 0644);
+       },
+       "can be accessed by group or others (mode 0644)"},
+      {"another user's directory",
+       [](const std::string& dir) {
+         mkdir(dir.c_str(), 0700);
+         if (chown(dir.c_str(), 65534, 65534) != 0)
+           throw std::runtime_error("chown failed");
+       },
+       "belongs to uid 65534"},
+      {"a symbolic link instead of a file",
+       [](const std::string& dir) {
+         mkdir(dir.c_str(), 0700);
+         if (symlink("/etc/hostname", (dir + "/cookie").c_str()) != 0)
+           throw std::runtime_error("symlink failed");
+       },
+       "/.troupe/cookie"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.what);
@@ -558,7 +568,7 @@ TEST(Cookie, AnUnsafeCookieDirectoryOrFileIsRefusedSayingWhy) {
     ASSERT_TRUE(status.has_value()) << head.process->output;
     EXPECT_NE(*status, 0);
     EXPECT_NE(head.process->output.find("cannot use the troupe cookie"), std::string::npos)
-      << head.process->output;
+        << head.process->output;
     EXPECT_NE(head.process->output.find(c.says), std::string::npos) << head.process->output;
   }
 }
@@ -574,9 +584,10 @@ TEST(Cookie, InsecureLoopbackKeepsLoopbackOpenToLocalUsers) {
       env.push_back(how.front());
     loopback_head head{env, flag ? how : std::vector<std::string>{}};
     ASSERT_FALSE(head.endpoint.empty()) << head.process->output;
-    auto worker = start_with(env, join_args(head.endpoint, flag ? how : std::vector<std::string>{}));
+    auto worker =
+        start_with(env, join_args(head.endpoint, flag ? how : std::vector<std::string>{}));
     EXPECT_TRUE(head.process->read_until("joined " + std::to_string(worker.pid), 30s))
-      << head.process->output << worker.output;
+        << head.process->output << worker.output;
   }
   EXPECT_EQ(mode_of(home.dir + "/.troupe"), 0u) << "a cookie was made anyway";
 }
@@ -588,15 +599,16 @@ TEST(Cookie, AWorkerAndAHeadThatDisagreeOnInsecureLoopbackAreToldWhy) {
     std::vector<std::string> insecure{"--insecure-loopback"};
     loopback_head head{home.env(), insecure_head ? insecure : std::vector<std::string>{}};
     ASSERT_FALSE(head.endpoint.empty()) << head.process->output;
-    auto worker = start_with(
-      home.env(), join_args(head.endpoint, insecure_head ? std::vector<std::string>{} : insecure));
+    auto worker =
+        start_with(home.env(),
+                   join_args(head.endpoint, insecure_head ? std::vector<std::string>{} : insecure));
     auto status = worker.wait(30s);
     ASSERT_TRUE(status.has_value()) << worker.output;
     EXPECT_EQ(*status, 3) << worker.output;
     EXPECT_NE(worker.output.find("authenticate with this user's cookie unless each is given "
                                  "--insecure-loopback"),
               std::string::npos)
-      << worker.output;
+        << worker.output;
   }
 }
 
@@ -606,8 +618,12 @@ std::optional<troupe::test::subprocess> start_with_hosts(const std::string& host
                                                          const std::vector<std::string>& args) {
   if (geteuid() != 0 || std::system("/usr/bin/unshare -m /bin/true 2>/dev/null") != 0)
     return std::nullopt;
-  std::vector<std::string> argv{"/usr/bin/unshare", "-m", "/bin/sh", "-c",
-                                "mount --bind \"$0\" /etc/hosts && exec \"$@\"", hosts};
+  std::vector<std::string> argv{"/usr/bin/unshare",
+                                "-m",
+                                "/bin/sh",
+                                "-c",
+                                "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
+                                hosts};
   argv.insert(argv.end(), args.begin(), args.end());
   return troupe::test::start(argv);
 }
@@ -617,8 +633,9 @@ TEST(Loopback, ANameThatOnlyLooksLikeLoopbackIsNotListenedOnWithoutCredentials) 
   auto hosts = write_secret("hosts", "0.0.0.0 127.evil.example\n127.0.0.1 localhost");
   for (auto extra : {std::vector<std::string>{}, std::vector<std::string>{"--insecure-loopback"}}) {
     SCOPED_TRACE(testing::PrintToString(extra));
-    std::vector<std::string> args{troupe::test::self_path(), "head-for-test", "--workers", "0",
-                                  "--listen", "127.evil.example:0", "--log-level", "warn"};
+    std::vector<std::string> args{
+        troupe::test::self_path(), "head-for-test", "--workers", "0", "--listen",
+        "127.evil.example:0",      "--log-level",   "warn"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto head = start_with_hosts(hosts, args);
     if (!head)
@@ -628,7 +645,7 @@ TEST(Loopback, ANameThatOnlyLooksLikeLoopbackIsNotListenedOnWithoutCredentials) 
     EXPECT_EQ(*status, 1) << head->output;
     EXPECT_NE(head->output.find("refusing to listen on 127.evil.example without credentials"),
               std::string::npos)
-      << head->output;
+        << head->output;
   }
 }
 

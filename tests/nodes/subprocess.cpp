@@ -39,7 +39,7 @@ bool subprocess::read_until(const std::string& needle, std::chrono::milliseconds
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (output.find(needle) == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || out_fd < 0)
       return false;
     pollfd pfd{out_fd, POLLIN, 0};

@@ -26,9 +26,9 @@ struct subprocess {
 
   subprocess() = default;
   subprocess(subprocess&& other) noexcept
-    : pid(std::exchange(other.pid, -1)), out_fd(std::exchange(other.out_fd, -1)),
-      output(std::move(other.output)) {
-  }
+      : pid(std::exchange(other.pid, -1)),
+        out_fd(std::exchange(other.out_fd, -1)),
+        output(std::move(other.output)) {}
   subprocess& operator=(subprocess&&) = delete;
   subprocess(const subprocess&) = delete;
   ~subprocess();

@@ -9,9 +9,9 @@
 
 #include <caf/event_based_actor.hpp>
 
+#include "troupe/messages/flow.pb.h"
 #include "troupe/nodes/process_pool.hpp"
 #include "troupe/nodes/task_runner.hpp"
-#include "troupe/messages/flow.pb.h"
 #include "troupe/tests/messages/test.pb.h"
 
 namespace troupe::test {
@@ -22,15 +22,15 @@ namespace flow = troupe::flow;
 // Answers Ping with Pong(value * 2); a Ping with text "quit" makes it exit.
 caf::behavior echo(caf::event_based_actor* self) {
   return {
-    [self](const Ping& ping) -> caf::result<Pong> {
-      if (ping.text() == "quit") {
-        self->quit();
-        return Pong{};
-      }
-      Pong pong;
-      pong.set_value(ping.value() * 2);
-      return pong;
-    },
+      [self](const Ping& ping) -> caf::result<Pong> {
+        if (ping.text() == "quit") {
+          self->quit();
+          return Pong{};
+        }
+        Pong pong;
+        pong.set_value(ping.value() * 2);
+        return pong;
+      },
   };
 }
 
@@ -40,16 +40,16 @@ caf::behavior sequencer(caf::event_based_actor*) {
   auto expected = std::make_shared<int64_t>(0);
   auto in_order = std::make_shared<bool>(true);
   return {
-    [=](const Ping& ping) -> caf::result<Pong> {
-      Pong pong;
-      if (ping.text() == "report") {
-        pong.set_value(*in_order ? *expected : -1);
-        return pong;
-      }
-      *in_order = *in_order && ping.value() == *expected;
-      ++*expected;
-      return caf::delegated<Pong>{};
-    },
+      [=](const Ping& ping) -> caf::result<Pong> {
+        Pong pong;
+        if (ping.text() == "report") {
+          pong.set_value(*in_order ? *expected : -1);
+          return pong;
+        }
+        *in_order = *in_order && ping.value() == *expected;
+        ++*expected;
+        return caf::delegated<Pong>{};
+      },
   };
 }
 
@@ -61,7 +61,7 @@ caf::behavior instant(caf::event_based_actor*) {
 // Takes requests and never answers them.
 caf::behavior blackhole(caf::event_based_actor* self) {
   return {
-    [self](const Ping&) { return self->make_response_promise<Pong>(); },
+      [self](const Ping&) { return self->make_response_promise<Pong>(); },
   };
 }
 
@@ -87,23 +87,23 @@ caf::behavior gated_consumer(caf::event_based_actor* self, const Pong& window) {
     self->send(st->producer, demand);
   };
   return {
-    [=](const flow::Offer&) {
-      st->producer = caf::actor_cast<caf::actor>(self->current_sender());
-      flow::Demand demand;
-      demand.set_credit(static_cast<uint32_t>(window.value()));
-      self->send(st->producer, demand);
-    },
-    [=](const Ping&) {
-      ++st->held;
-      acknowledge();
-    },
-    [=](const Pong& release) {
-      st->allowance += release.value();
-      acknowledge();
-      return Pong{};
-    },
-    [=](const flow::Flush&) {},
-    [=](const flow::EndOfStream&) { self->quit(); },
+      [=](const flow::Offer&) {
+        st->producer = caf::actor_cast<caf::actor>(self->current_sender());
+        flow::Demand demand;
+        demand.set_credit(static_cast<uint32_t>(window.value()));
+        self->send(st->producer, demand);
+      },
+      [=](const Ping&) {
+        ++st->held;
+        acknowledge();
+      },
+      [=](const Pong& release) {
+        st->allowance += release.value();
+        acknowledge();
+        return Pong{};
+      },
+      [=](const flow::Flush&) {},
+      [=](const flow::EndOfStream&) { self->quit(); },
   };
 }
 
@@ -152,12 +152,12 @@ void setup(config& cfg) {
   cfg.add_actor_type("sequencer", sequencer);
   cfg.add_actor_type("gated_consumer", gated_consumer);
   cfg.tasks()
-    .add("square", square)
-    .add("fail_on_13", fail_on_13)
-    .add("crash", crash)
-    .add("spin_us", spin_us)
-    .add("worker_pid", worker_pid)
-    .add("sleep_ms", sleep_ms);
+      .add("square", square)
+      .add("fail_on_13", fail_on_13)
+      .add("crash", crash)
+      .add("spin_us", spin_us)
+      .add("worker_pid", worker_pid)
+      .add("sleep_ms", sleep_ms);
 }
 
 void head_config(config& cfg) {

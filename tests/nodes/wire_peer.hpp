@@ -19,7 +19,8 @@ inline std::string python() {
 }
 
 inline subprocess start_wire_peer(uint16_t port, const std::vector<std::string>& args) {
-  std::vector<std::string> command{python(), std::string{TROUPE_SOURCE_DIR} + "/tests/nodes/wire_peer.py",
+  std::vector<std::string> command{python(),
+                                   std::string{TROUPE_SOURCE_DIR} + "/tests/nodes/wire_peer.py",
                                    "--connect", "127.0.0.1:" + std::to_string(port)};
   command.insert(command.end(), args.begin(), args.end());
   return start(command);

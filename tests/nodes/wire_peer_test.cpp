@@ -70,8 +70,8 @@ struct PythonPeer : testing::Test {
     troupe::test::Ping ping;
     ping.set_value(value);
     int64_t got = -1;
-    self->request(echo, 10s, ping).receive([&](const troupe::test::Pong& p) { got = p.value(); },
-                                            [](caf::error&) {});
+    self->request(echo, 10s, ping)
+        .receive([&](const troupe::test::Pong& p) { got = p.value(); }, [](caf::error&) {});
     return got;
   }
 
@@ -116,18 +116,18 @@ TEST_F(PythonPeer, AnHonestPeerJoinsAndServesSpawnedActors) {
   caf::scoped_actor self{*sys};
   std::vector<int64_t> squares;
   self->request(*runner, 10s, batch)
-    .receive(
-      [&](const troupe::pool::ResultBatch& result) {
-        EXPECT_EQ(result.batch_id(), 7u);
-        troupe::pool::Items items;
-        ASSERT_TRUE(items.ParseFromString(result.results()));
-        for (auto& item : items.item()) {
-          google::protobuf::Int64Value v;
-          ASSERT_TRUE(v.ParseFromString(item));
-          squares.push_back(v.value());
-        }
-      },
-      [](caf::error& err) { ADD_FAILURE() << troupe::describe(err); });
+      .receive(
+          [&](const troupe::pool::ResultBatch& result) {
+            EXPECT_EQ(result.batch_id(), 7u);
+            troupe::pool::Items items;
+            ASSERT_TRUE(items.ParseFromString(result.results()));
+            for (auto& item : items.item()) {
+              google::protobuf::Int64Value v;
+              ASSERT_TRUE(v.ParseFromString(item));
+              squares.push_back(v.value());
+            }
+          },
+          [](caf::error& err) { ADD_FAILURE() << troupe::describe(err); });
   EXPECT_EQ(squares, (std::vector<int64_t>{9, 16}));
 }
 
@@ -149,7 +149,7 @@ TEST_F(PythonPeer, AnHonestPeerAuthenticatesWithTheClusterSecret) {
   EXPECT_EQ(head->peers().size(), 1u);
 }
 
-// -- issue 10 item 9: a response counts only on the link its request went out on ---------------
+// -- issue 10 item 9: a response counts only on the link its request went out on ------------------
 
 TEST_F(PythonPeer, AResponseForgedOnAnotherLinkIsDroppedAndTheRealOneArrives) {
   start_head();
@@ -169,12 +169,12 @@ TEST_F(PythonPeer, AResponseForgedOnAnotherLinkIsDroppedAndTheRealOneArrives) {
   ASSERT_EQ(std::sscanf(line.c_str(), "request target=%lu sender=%lu request_id=%lu", &target,
                         &sender, &request_id),
             3)
-    << line;
+      << line;
   // Another peer answers that request first; its round trip after the forgery shows that the
   // head has processed it.
-  auto forger = peer({"--role", "forge-response", "--name", "forger", "--target",
-                      std::to_string(sender), "--request-id", std::to_string(request_id),
-                      "--value", "666"});
+  auto forger =
+      peer({"--role", "forge-response", "--name", "forger", "--target", std::to_string(sender),
+            "--request-id", std::to_string(request_id), "--value", "666"});
   ASSERT_TRUE(forger.read_until("forged", 10s)) << forger.output;
   EXPECT_TRUE(logs.wait_for("rejected unsolicited response")) << logs.text();
   // Now the honest peer answers.
@@ -187,7 +187,7 @@ TEST_F(PythonPeer, AResponseForgedOnAnotherLinkIsDroppedAndTheRealOneArrives) {
   EXPECT_EQ(got, 42) << "the head took the forged response";
 }
 
-// -- issue 10 item 11: what established peers can make the node hold ---------------------------
+// -- issue 10 item 11: what established peers can make the node hold ------------------------------
 
 TEST_F(PythonPeer, ConnectionsBeyondMaxConnectionsAreRefusedAtAccept) {
   troupe::node_options opts;
@@ -256,11 +256,11 @@ TEST_F(PythonPeer, AFrameTrickledPastTheFrameTimeoutClosesTheLink) {
   ASSERT_TRUE(trickle.read_until("connected", 10s)) << trickle.output;
   EXPECT_TRUE(trickle.read_until("goodbye code=6", 10s)) << trickle.output;
   EXPECT_NE(trickle.output.find("did not complete a frame within 1000 ms"), std::string::npos)
-    << trickle.output;
+      << trickle.output;
   EXPECT_TRUE(logs.wait_for("rejected slow frame")) << logs.text();
 }
 
-// -- issue 10 item 12: actors spawned for a peer ----------------------------------------------
+// -- issue 10 item 12: actors spawned for a peer --------------------------------------------------
 
 TEST_F(PythonPeer, SpawnRequestsBeyondTheLinksLimitAreRefused) {
   troupe::node_options opts;
@@ -284,7 +284,7 @@ TEST_F(PythonPeer, ActorsSpawnedForAPeerEndWithItsLink) {
   EXPECT_LE(running, baseline) << "actors spawned for the peer outlived its link";
 }
 
-// -- issue 10 item 16: a frame that does not parse ends the link ---------------------------------
+// -- issue 10 item 16: a frame that does not parse ends the link ----------------------------------
 
 TEST_F(PythonPeer, ControlFramesThatDoNotParseEndTheLinkWithAProtocolError) {
   start_head();

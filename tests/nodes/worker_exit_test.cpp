@@ -19,20 +19,19 @@ protected:
   // A head whose pool waits for 2 workers, so it keeps the one that joins (and the task runner
   // it spawned there) until the test does something to it.
   void start_head_and_worker() {
-    head.emplace(troupe::test::start({troupe::test::self_path(), "head-for-test", "--workers",
-                                      "0", "--listen", "127.0.0.1:0", "--pool-wait-for", "2",
+    head.emplace(troupe::test::start({troupe::test::self_path(), "head-for-test", "--workers", "0",
+                                      "--listen", "127.0.0.1:0", "--pool-wait-for", "2",
                                       "--log-level", "debug", "--heartbeat-interval-ms", "200",
                                       "--heartbeat-timeout-ms", "1000"}));
     ASSERT_TRUE(head->read_until("listening on ", 30s)) << head->output;
     auto at = head->output.find("listening on ");
     auto port = head->output.substr(head->output.find(':', at) + 1);
     port = port.substr(0, port.find_first_not_of("0123456789"));
-    worker.emplace(troupe::test::start(
-      {troupe::test::self_path(), "--join", "127.0.0.1:" + port, "--join-timeout", "2",
-       "--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "1000", "--log-level",
-       "info"}));
+    worker.emplace(troupe::test::start({troupe::test::self_path(), "--join", "127.0.0.1:" + port,
+                                        "--join-timeout", "2", "--heartbeat-interval-ms", "200",
+                                        "--heartbeat-timeout-ms", "1000", "--log-level", "info"}));
     ASSERT_TRUE(head->read_until("ready (1 in total)", 30s))
-      << "the pool did not take the worker: " << head->output << worker->output;
+        << "the pool did not take the worker: " << head->output << worker->output;
   }
 
   void TearDown() override {
@@ -50,8 +49,7 @@ TEST_P(WorkerExit, AWorkerWhoseHeadIsGoneExitsNonZeroAfterItsJoinTimeout) {
   // Bounded: heartbeat timeout (1 s) to notice a stopped head, the join timeout (2 s), a
   // handshake deadline (5 s) for a head that accepts but never answers, and a margin.
   auto status = worker->wait(30s);
-  ASSERT_TRUE(status.has_value()) << "the worker still runs without its head: "
-                                  << worker->output;
+  ASSERT_TRUE(status.has_value()) << "the worker still runs without its head: " << worker->output;
   EXPECT_NE(*status, 0) << worker->output;
   EXPECT_NE(worker->output.find("could not join"), std::string::npos) << worker->output;
 }

@@ -21,7 +21,7 @@ int main() {
   caf::scoped_actor self{sys};
   int64_t doubled = 0;
   self->request(doubler, std::chrono::seconds{10}, job)
-    .receive([&](int64_t x) { doubled = x; }, [](caf::error&) {});
+      .receive([&](int64_t x) { doubled = x; }, [](caf::error&) {});
   troupe::thread_pool pool{sys, 2};
   auto sum = pool.submit([](int64_t a, int64_t b) { return a + b; }, doubled, int64_t{1}).result();
   std::cout << "consumer: " << sum << std::endl;

@@ -167,8 +167,8 @@ TEST(Envelope, TheZeroCopyReaderReadsWhatTheEncoderWrote) {
   std::vector<char> out;
   append_envelope(out, h, &payload);
   envelope_view env;
-  ASSERT_TRUE(read_envelope(std::string_view{out.data() + header_size, out.size() - header_size},
-                            env));
+  ASSERT_TRUE(
+      read_envelope(std::string_view{out.data() + header_size, out.size() - header_size}, env));
   EXPECT_EQ(env.target, 3u);
   EXPECT_EQ(env.sender, 4u);
   EXPECT_EQ(env.request_id, 5u);
@@ -184,8 +184,8 @@ TEST(Envelope, TheReaderSkipsUnknownFieldsAndTakesTheLastValue) {
   env.set_target(1);
   std::string bytes = env.SerializeAsString();
   bytes += std::string("\x08\x07", 2);          // target again: the last value wins
-  bytes += std::string("\xa8\x06\x2a", 3);     // field 101 (varint): unknown, skipped
-  bytes += std::string("\xb2\x06\x02hi", 5);   // field 102 (bytes): unknown, skipped
+  bytes += std::string("\xa8\x06\x2a", 3);      // field 101 (varint): unknown, skipped
+  bytes += std::string("\xb2\x06\x02hi", 5);    // field 102 (bytes): unknown, skipped
   bytes += std::string("\x63\x08\x09\x64", 4);  // group 12 holding a target: skipped whole
   envelope_view view;
   ASSERT_TRUE(read_envelope(bytes, view));
@@ -197,13 +197,16 @@ TEST(Envelope, TheReaderSkipsUnknownFieldsAndTakesTheLastValue) {
 
 TEST(Envelope, TheReaderRejectsMalformedBytes) {
   envelope_view view;
-  EXPECT_FALSE(read_envelope(std::string("\x08", 1), view));              // truncated varint
-  EXPECT_FALSE(read_envelope(std::string("\x42\x05" "ab", 4), view));       // payload too short
-  EXPECT_FALSE(read_envelope(std::string("\x0b", 1), view));              // group never ended
-  EXPECT_FALSE(read_envelope(std::string("\x0c", 1), view));              // end of no group
-  EXPECT_FALSE(read_envelope(std::string("\x00\x01", 2), view));         // field number 0
+  EXPECT_FALSE(read_envelope(std::string("\x08", 1), view));  // truncated varint
+  EXPECT_FALSE(read_envelope(std::string("\x42\x05"
+                                         "ab",
+                                         4),
+                             view));                              // payload too short
+  EXPECT_FALSE(read_envelope(std::string("\x0b", 1), view));      // group never ended
+  EXPECT_FALSE(read_envelope(std::string("\x0c", 1), view));      // end of no group
+  EXPECT_FALSE(read_envelope(std::string("\x00\x01", 2), view));  // field number 0
   EXPECT_FALSE(read_envelope(std::string("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12),
-                             view));                                    // varint over 10 bytes
+                             view));  // varint over 10 bytes
 }
 
 }  // namespace
