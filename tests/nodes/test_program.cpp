@@ -6,6 +6,7 @@
 #include <iostream>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include <caf/event_based_actor.hpp>
 
@@ -142,7 +143,16 @@ int64_t sleep_ms(int64_t x) {
   return x;
 }
 
+std::vector<std::function<void(config&)>>& setup_steps() {
+  static std::vector<std::function<void(config&)>> steps;
+  return steps;
+}
+
 }  // namespace
+
+setup_step::setup_step(std::function<void(config&)> step) {
+  setup_steps().push_back(std::move(step));
+}
 
 void setup(config& cfg) {
   cfg.add_messages<Ping, Pong, Big>();
@@ -158,6 +168,8 @@ void setup(config& cfg) {
       .add("spin_us", spin_us)
       .add("worker_pid", worker_pid)
       .add("sleep_ms", sleep_ms);
+  for (auto& step : setup_steps())
+    step(cfg);
 }
 
 void head_config(config& cfg) {
