@@ -1,0 +1,94 @@
+// Task values as bytes: the Protobuf wire format for the types C++ programs pass around.
+//
+//   std::string bytes = troupe::encode(std::pair{std::string{"a"}, int64_t{1}});
+//   std::pair<std::string, int64_t> back;
+//   if (!troupe::decode(bytes, back)) { /* malformed, or not this shape */ }
+//
+// encode(value) is a Protobuf message whose field 1 is `value`; encode_fields(a, b, ...) is one
+// whose fields 1..N are a, b, ... (a task's argument list). A peer in any language reads them
+// with a .proto of the same shape; the mapping is in docs/protocol.md ("Task values"):
+//   integers, bool, enums   varint (int64-style: negatives sign-extended, see codec/scalar.hpp)
+//   float, double           fixed32, fixed64
+//   std::string, bytes      length-delimited (std::vector<std::byte> is bytes)
+//   Protobuf messages       a nested message
+// Zeros and empty strings are left out, as proto3 does; a missing field decodes as its default.
+//
+// decode() parses untrusted bytes: every length is checked against the input, the nesting depth
+// and the memory a decode may allocate are bounded (decode_limits), and it returns false rather
+// than trusting anything. A field it does not know is skipped, as Protobuf does; a known field
+// of the wrong wire type, or a number that does not fit its C++ type, is malformed.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+
+#include "troupe/messages/codec/bytes.hpp"
+#include "troupe/messages/codec/field.hpp"
+#include "troupe/messages/codec/protobuf.hpp"
+#include "troupe/messages/codec/scalar.hpp"
+
+namespace troupe {
+
+/// T can be a task's argument or result: encoded and decoded by this codec.
+template <class T>
+concept wire_value = !std::is_reference_v<T> && !std::is_const_v<T> && requires {
+  codec::field_codec<T>::kind;
+}
+&&std::is_default_constructible_v<T>;
+
+namespace codec {
+
+template <class T>
+void reset(T& value) {
+  if constexpr (std::is_base_of_v<google::protobuf::Message, T>)
+    value.Clear();
+  else
+    value = T{};
+}
+
+}  // namespace codec
+
+/// Appends a message whose field 1 is `value`.
+template <wire_value T>
+void encode(std::string& out, const T& value) {
+  codec::write_field(out, 1, value);
+}
+
+template <wire_value T>
+std::string encode(const T& value) {
+  std::string out;
+  encode(out, value);
+  return out;
+}
+
+/// Reads a message whose field 1 is a T into `value` (reset first). False if the bytes are
+/// malformed, of another shape, or past `limits`; `value` is then unspecified.
+template <wire_value T>
+bool decode(std::string_view bytes, T& value, const decode_limits& limits = {}) {
+  codec::reset(value);
+  codec::reader_state st{limits};
+  return codec::read_fields(bytes, st, value);
+}
+
+/// Appends a message whose fields 1..N are `values` (a task's argument record).
+template <wire_value... Ts>
+void encode_fields(std::string& out, const Ts&... values) {
+  codec::write_fields(out, values...);
+}
+
+/// Reads a message whose fields 1..N are the elements of `values` (reset first).
+template <wire_value... Ts>
+bool decode_fields(std::string_view bytes, std::tuple<Ts...>& values,
+                   const decode_limits& limits = {}) {
+  codec::reader_state st{limits};
+  return std::apply(
+      [&](Ts&... fields) {
+        (codec::reset(fields), ...);
+        return codec::read_fields(bytes, st, fields...);
+      },
+      values);
+}
+
+}  // namespace troupe
