@@ -36,6 +36,10 @@
 
 namespace troupe {
 
+namespace detail {
+struct node_access;
+}  // namespace detail
+
 using namespace std::chrono_literals;
 
 struct node_options {
@@ -140,6 +144,8 @@ public:
   static const std::string& executable();
 
 private:
+  friend struct detail::node_access;  // nodes/node_protocol.hpp
+
   caf::actor_system& sys_;
   node_options opts_;
   caf::actor manager_;
