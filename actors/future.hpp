@@ -66,6 +66,25 @@ class future;
 
 namespace detail {
 
+template <class T>
+class future_state;
+
+/// The producer's side of a future, for code that completes futures (the thread pool, the
+/// process pool). Not for users: a future's consumer reads it through future's own members.
+struct future_access {
+  /// The shared state behind `f` (null for a default-constructed future).
+  template <class T>
+  static const std::shared_ptr<future_state<T>>& state(const future<T>& f) noexcept {
+    return f.state_;
+  }
+
+  /// A pending future with a fresh state; complete it through state().
+  template <class T>
+  static future<T> make_pending() {
+    return future<T>{std::make_shared<future_state<T>>()};
+  }
+};
+
 /// Timeouts this long or longer mean "no limit": far beyond any real wait, and short enough
 /// that deadlines computed from them cannot overflow a clock.
 inline constexpr std::chrono::hours unbounded_wait{24 * 365 * 100};
@@ -317,6 +336,8 @@ public:
   }
 
 private:
+  friend struct detail::future_access;
+
   detail::future_state<T>& checked_state() const {
     if (!state_)
       throw std::logic_error(

@@ -131,13 +131,13 @@ public:
   template <class F, class... Args>
   auto submit(F&& f, Args&&... args) {
     using result_type = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
-    auto fut = make_pending_future<result_type>();
+    auto fut = detail::future_access::make_pending<result_type>();
     auto work = [f = std::forward<F>(f),
                  args = std::make_tuple(std::forward<Args>(args)...)]() mutable {
       return std::apply(f, args);
     };
-    enqueue(std::make_unique<detail::pool_task_impl<result_type, decltype(work)>>(fut.state(),
-                                                                                  std::move(work)));
+    enqueue(std::make_unique<detail::pool_task_impl<result_type, decltype(work)>>(
+        detail::future_access::state(fut), std::move(work)));
     return fut;
   }
 
@@ -151,7 +151,7 @@ public:
     for (const auto& x : inputs)
       futures.push_back(submit(f, x));
     for (auto& fut : futures)
-      fut.state()->wait();
+      fut.wait_for(detail::unbounded_wait);
     std::vector<result_type> results;
     results.reserve(inputs.size());
     for (auto& fut : futures)

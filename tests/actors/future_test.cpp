@@ -21,34 +21,44 @@ using troupe::errc;
 
 constexpr auto timeout = 30s;
 
+template <class T>
+troupe::future<T> pending() {
+  return troupe::detail::future_access::make_pending<T>();
+}
+
+template <class T>
+const auto& state(const troupe::future<T>& f) {
+  return troupe::detail::future_access::state(f);
+}
+
 TEST(Future, ResultReturnsTheValue) {
-  auto fut = troupe::make_pending_future<int>();
+  auto fut = pending<int>();
   EXPECT_FALSE(fut.done());
-  EXPECT_TRUE(fut.state()->set_value(42));
+  EXPECT_TRUE(state(fut)->set_value(42));
   EXPECT_TRUE(fut.done());
   EXPECT_EQ(fut.result(), 42);
   EXPECT_FALSE(fut.error());
 }
 
 TEST(Future, WaitForReturnsFalseWhilePending) {
-  auto fut = troupe::make_pending_future<int>();
+  auto fut = pending<int>();
   EXPECT_FALSE(fut.wait_for(1ms));
-  fut.state()->set_value(1);
+  state(fut)->set_value(1);
   EXPECT_TRUE(fut.wait_for(0ms));
 }
 
 TEST(Future, ResultWaitsForACompletionFromAnotherThread) {
-  auto fut = troupe::make_pending_future<std::string>();
-  std::thread completer{[state = fut.state()] { state->set_value("late"); }};
+  auto fut = pending<std::string>();
+  std::thread completer{[st = state(fut)] { st->set_value("late"); }};
   ASSERT_TRUE(fut.wait_for(timeout));
   EXPECT_EQ(fut.result(), "late");
   completer.join();
 }
 
 TEST(Future, ResultRethrowsTheExceptionWithItsTypeAndMessage) {
-  auto fut = troupe::make_pending_future<int>();
-  fut.state()->set_exception(std::make_exception_ptr(std::out_of_range{"index 9"}),
-                             troupe::make_error(errc::task_failed, "index 9"));
+  auto fut = pending<int>();
+  state(fut)->set_exception(std::make_exception_ptr(std::out_of_range{"index 9"}),
+                            troupe::make_error(errc::task_failed, "index 9"));
   try {
     fut.result();
     FAIL() << "result() returned instead of throwing";
@@ -61,8 +71,8 @@ TEST(Future, ResultRethrowsTheExceptionWithItsTypeAndMessage) {
 }
 
 TEST(Future, ResultThrowsTaskErrorForAFailureWithoutException) {
-  auto fut = troupe::make_pending_future<void>();
-  fut.state()->set_error(troupe::make_error(errc::cancelled, "shut down"));
+  auto fut = pending<void>();
+  state(fut)->set_error(troupe::make_error(errc::cancelled, "shut down"));
   try {
     fut.result();
     FAIL() << "result() returned instead of throwing";
@@ -73,24 +83,24 @@ TEST(Future, ResultThrowsTaskErrorForAFailureWithoutException) {
 }
 
 TEST(Future, OnlyTheFirstCompletionCounts) {
-  auto fut = troupe::make_pending_future<int>();
-  EXPECT_TRUE(fut.state()->set_value(1));
-  EXPECT_FALSE(fut.state()->set_value(2));
-  EXPECT_FALSE(fut.state()->set_error(troupe::make_error(errc::cancelled)));
+  auto fut = pending<int>();
+  EXPECT_TRUE(state(fut)->set_value(1));
+  EXPECT_FALSE(state(fut)->set_value(2));
+  EXPECT_FALSE(state(fut)->set_error(troupe::make_error(errc::cancelled)));
   EXPECT_EQ(fut.result(), 1);
   EXPECT_FALSE(fut.error());
 }
 
 TEST(Future, CopiesShareOneResult) {
-  auto fut = troupe::make_pending_future<int>();
+  auto fut = pending<int>();
   auto copy = fut;
-  fut.state()->set_value(7);
+  state(fut)->set_value(7);
   EXPECT_TRUE(copy.done());
   EXPECT_EQ(copy.result(), 7);
 }
 
 TEST(Future, CallbackAddedBeforeCompletionRunsOnceInTheCompletingThread) {
-  auto fut = troupe::make_pending_future<int>();
+  auto fut = pending<int>();
   std::atomic<int> calls{0};
   int seen = 0;
   std::thread::id ran_in;
@@ -100,9 +110,9 @@ TEST(Future, CallbackAddedBeforeCompletionRunsOnceInTheCompletingThread) {
     ran_in = std::this_thread::get_id();
   });
   EXPECT_EQ(calls, 0);
-  std::thread completer{[state = fut.state()] {
-    state->set_value(5);
-    state->set_value(6);  // ignored: must not run the callback again
+  std::thread completer{[st = state(fut)] {
+    st->set_value(5);
+    st->set_value(6);  // ignored: must not run the callback again
   }};
   auto completer_id = completer.get_id();
   completer.join();
@@ -112,8 +122,8 @@ TEST(Future, CallbackAddedBeforeCompletionRunsOnceInTheCompletingThread) {
 }
 
 TEST(Future, CallbackAddedAfterCompletionRunsAtOnceInTheCallersThread) {
-  auto fut = troupe::make_pending_future<int>();
-  fut.state()->set_value(3);
+  auto fut = pending<int>();
+  state(fut)->set_value(3);
   int calls = 0;
   std::thread::id ran_in;
   fut.add_done_callback([&](const troupe::future<int>& done) {
@@ -127,12 +137,12 @@ TEST(Future, CallbackAddedAfterCompletionRunsAtOnceInTheCallersThread) {
 
 // A callback that throws must not keep later callbacks (e.g. as_completed's) from running.
 TEST(Future, ACallbackThatThrowsDoesNotStopTheOthers) {
-  auto fut = troupe::make_pending_future<int>();
+  auto fut = pending<int>();
   int calls = 0;
   fut.add_done_callback([](const troupe::future<int>&) { throw std::runtime_error{"callback"}; });
   fut.add_done_callback([&calls](const troupe::future<int>&) { ++calls; });
   try {
-    fut.state()->set_value(1);
+    state(fut)->set_value(1);
   } catch (const std::runtime_error&) {
     // Whether the completer sees the exception is not the point here.
   }
@@ -148,10 +158,10 @@ size_t position(const troupe::future<int>& fut, const std::vector<troupe::future
 TEST(Future, AsCompletedYieldsEveryFutureOnceInCompletionOrder) {
   std::vector<troupe::future<int>> futures;
   for (int i = 0; i < 4; ++i)
-    futures.push_back(troupe::make_pending_future<int>());
+    futures.push_back(pending<int>());
   troupe::as_completed<int> iteration{futures};
   for (size_t i : {2, 0, 3, 1})
-    futures[i].state()->set_value(static_cast<int>(i));
+    state(futures[i])->set_value(static_cast<int>(i));
   std::vector<size_t> order;
   for (auto& fut : iteration)
     order.push_back(position(fut, futures));
@@ -163,7 +173,7 @@ TEST(Future, AsCompletedWaitsForEachNextCompletion) {
   // to block until the next future is done.
   std::vector<troupe::future<int>> futures;
   for (int i = 0; i < 4; ++i)
-    futures.push_back(troupe::make_pending_future<int>());
+    futures.push_back(pending<int>());
   const std::vector<size_t> chosen{3, 1, 0, 2};
   std::mutex mtx;
   std::condition_variable cv;
@@ -174,7 +184,7 @@ TEST(Future, AsCompletedWaitsForEachNextCompletion) {
       // On a stall, complete the rest anyway: the loop must end for the test to report it.
       cv.wait_for(guard, timeout, [&] { return consumed == k; });
       guard.unlock();
-      futures[chosen[k]].state()->set_value(static_cast<int>(k));
+      state(futures[chosen[k]])->set_value(static_cast<int>(k));
     }
   }};
   std::vector<size_t> order;
@@ -192,12 +202,12 @@ TEST(Future, AsCompletedWaitsForEachNextCompletion) {
 TEST(Future, AsCompletedYieldsFuturesDoneBeforehandFirst) {
   std::vector<troupe::future<int>> futures;
   for (int i = 0; i < 3; ++i)
-    futures.push_back(troupe::make_pending_future<int>());
-  futures[1].state()->set_value(1);
+    futures.push_back(pending<int>());
+  state(futures[1])->set_value(1);
   troupe::as_completed<int> iteration{futures};
   std::thread completer{[&] {
-    futures[2].state()->set_value(2);
-    futures[0].state()->set_value(0);
+    state(futures[2])->set_value(2);
+    state(futures[0])->set_value(0);
   }};
   std::vector<size_t> order;
   for (auto& fut : iteration)
