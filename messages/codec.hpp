@@ -11,7 +11,16 @@
 //   float, double           fixed32, fixed64
 //   std::string, bytes      length-delimited (std::vector<std::byte> is bytes)
 //   Protobuf messages       a nested message
-// Zeros and empty strings are left out, as proto3 does; a missing field decodes as its default.
+//   std::tuple, std::pair   a nested message, fields 1..N
+//   structs                 a nested message, fields 1..N as TROUPE_FIELDS lists them
+//   std::vector, std::array, std::set, std::unordered_set
+//                           a repeated field (packed for numbers)
+//   std::map, std::unordered_map
+//                           a map field: repeated entries {1: key, 2: value}
+//   std::optional           the field is present exactly when the optional holds a value
+// An element that Protobuf cannot nest where it stands (a vector inside a vector, an optional in
+// a vector or an optional) is boxed: a message whose field 1 it is. Zeros and empty strings are
+// left out, as proto3 does; a missing field decodes as its default.
 //
 // decode() parses untrusted bytes: every length is checked against the input, the nesting depth
 // and the memory a decode may allocate are bounded (decode_limits), and it returns false rather
@@ -25,18 +34,15 @@
 #include <type_traits>
 
 #include "troupe/messages/codec/bytes.hpp"
+#include "troupe/messages/codec/containers.hpp"
 #include "troupe/messages/codec/field.hpp"
+#include "troupe/messages/codec/fields.hpp"
+#include "troupe/messages/codec/optional.hpp"
 #include "troupe/messages/codec/protobuf.hpp"
+#include "troupe/messages/codec/record.hpp"
 #include "troupe/messages/codec/scalar.hpp"
 
 namespace troupe {
-
-/// T can be a task's argument or result: encoded and decoded by this codec.
-template <class T>
-concept wire_value = !std::is_reference_v<T> && !std::is_const_v<T> && requires {
-  codec::field_codec<T>::kind;
-}
-&&std::is_default_constructible_v<T>;
 
 namespace codec {
 

@@ -76,7 +76,20 @@ private:
 };
 
 template <class T>
-constexpr shape shape_of = field_codec<T>::kind;
+concept has_codec = requires {
+  field_codec<T>::kind;
+};
+
+}  // namespace codec
+
+/// T can be a task's argument or result: encoded and decoded by this codec (troupe/messages/
+/// codec.hpp lists the types).
+template <class T>
+concept wire_value =
+    !std::is_reference_v<
+        T> && !std::is_const_v<T> && codec::has_codec<T> && std::is_default_constructible_v<T>;
+
+namespace codec {
 
 /// The per-field state a repeated codec keeps while a message is read (std::array counts its
 /// elements); empty for everything else.
