@@ -76,6 +76,36 @@ public:
   template <class F>
   task_registry& add(std::string name, F fn) {
     static_assert(check_task<F>());
+    if constexpr (valid_task<F>)
+      add_valid(std::move(name), std::move(fn));
+    return *this;
+  }
+
+  const entry* find(const std::string& name) const {
+    auto i = by_name_.find(name);
+    return i == by_name_.end() ? nullptr : i->second.get();
+  }
+
+  /// The entry registered from this function (by address for a function pointer, by type for
+  /// a lambda or function object), or nullptr. A function registered under two names is found
+  /// under the first of them in alphabetical order.
+  template <task_function F>
+  const entry* find(const F& fn) const {
+    using D = std::decay_t<F>;
+    if constexpr (std::is_pointer_v<D> || std::is_function_v<D>)
+      return find_function(reinterpret_cast<const void*>(static_cast<D>(fn)));
+    else
+      return lookup(by_type_, std::type_index{typeid(D)});
+  }
+
+  /// The entry registered from this function pointer, or nullptr.
+  const entry* find_function(const void* address) const {
+    return address == nullptr ? nullptr : lookup(by_address_, address);
+  }
+
+private:
+  template <class F>
+  void add_valid(std::string name, F fn) {
     using traits = task_traits<F>;
     using arguments = typename traits::arguments;
     using result = typename traits::result;
@@ -107,33 +137,8 @@ public:
                                       argument, typeid(result), traits::arity});
     by_name_[name] = std::move(e);
     reindex();
-    return *this;
   }
 
-  const entry* find(const std::string& name) const {
-    auto i = by_name_.find(name);
-    return i == by_name_.end() ? nullptr : i->second.get();
-  }
-
-  /// The entry registered from this function (by address for a function pointer, by type for
-  /// a lambda or function object), or nullptr. A function registered under two names is found
-  /// under the first of them in alphabetical order.
-  template <class F>
-  requires task_function<F> &&(!std::is_convertible_v<const F&, std::string>) const entry* find(
-      const F& fn) const {
-    using D = std::decay_t<F>;
-    if constexpr (std::is_pointer_v<D> || std::is_function_v<D>)
-      return find_function(reinterpret_cast<const void*>(static_cast<D>(fn)));
-    else
-      return lookup(by_type_, std::type_index{typeid(D)});
-  }
-
-  /// The entry registered from this function pointer, or nullptr.
-  const entry* find_function(const void* address) const {
-    return address == nullptr ? nullptr : lookup(by_address_, address);
-  }
-
-private:
   template <class Map, class Key>
   static const entry* lookup(const Map& map, const Key& key) {
     auto i = map.find(key);

@@ -94,6 +94,13 @@ constexpr bool parameters_are_ok(std::tuple<P...>*) {
   return (parameter_is_ok<P>() && ...);
 }
 
+template <class... P>
+constexpr bool parameters_valid(std::tuple<P...>*) {
+  return (
+      (!(std::is_lvalue_reference_v<P> && !std::is_const_v<std::remove_reference_t<P>>)&&wire_value<
+          std::decay_t<P>>)&&...);
+}
+
 }  // namespace detail
 
 /// Checks every rule a task must follow; each broken rule is one static_assert naming the fix.
@@ -119,6 +126,18 @@ constexpr bool check_task() {
   }
   return true;
 }
+
+/// Every rule of check_task holds (for `if constexpr`: code past a broken rule is not compiled,
+/// so the static_assert is the only error).
+template <class F>
+concept valid_task = task_function<F> && requires {
+  requires std::is_pointer_v<std::decay_t<F>> || std::is_function_v<
+      std::decay_t<F>> || std::is_empty_v<std::decay_t<F>>;
+  requires detail::parameters_valid(
+      static_cast<typename task_traits<std::decay_t<F>>::parameters*>(nullptr));
+  requires std::is_void_v<typename task_traits<std::decay_t<F>>::result> || wire_value<
+      typename task_traits<std::decay_t<F>>::result>;
+};
 
 template <class F>
 using task_result_of = typename task_traits<std::decay_t<F>>::result;

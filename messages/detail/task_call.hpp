@@ -98,7 +98,7 @@ void append_arguments(std::string& out, std::index_sequence<I...>, Args&&... arg
 template <class F, class... Args>
 void append_call(std::string& out, Args&&... args) {
   static_assert(check_task<F>());
-  if constexpr (task_function<F>) {
+  if constexpr (valid_task<F>) {
     using params = task_arguments_of<F>;
     static_assert(sizeof...(Args) == std::tuple_size_v<params>,
                   "troupe: the call passes another number of arguments than the task has "
