@@ -13,6 +13,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "troupe/actors/atoms.hpp"
+#include "troupe/actors/detail/current_pool_worker.hpp"
 
 namespace troupe {
 namespace detail {
@@ -70,6 +71,12 @@ caf::actor current_pool_worker() {
 // looking when the queue is empty, or to let its mailbox in (tasks_per_wakeup). Terminated
 // workers leave the count from parked or looking, never from running (see worker_gone).
 //
+// A task is in the queue until a worker takes it, then with that worker until it ran. Its future
+// is marked running when the worker starts it; a future cancelled while its task was queued
+// stays behind in the queue as a task the worker takes and skips (pool_task::run), so cancel()
+// never touches the queue or the counts. shutdown(cancel_futures) empties the queue instead and
+// cancels every task it held.
+//
 // The invariant behind "no task waits behind a blocked one": while the queue holds a task and a
 // worker is parked, at least one worker is looking. Running workers do not count, since their
 // task may block. Every transition below keeps it, and wakes at most one parked worker.
@@ -99,7 +106,7 @@ public:
     send_wakeup(wake);
   }
 
-  /// Stops accepting tasks; cancel_futures fails the queued ones.
+  /// Stops accepting tasks; cancel_futures cancels the queued ones.
   void close(bool cancel_futures) {
     std::deque<pool_task_ptr> cancelled;
     bool finished;
@@ -114,7 +121,7 @@ public:
     }
     // Outside the lock: a future's callbacks may call back into the pool.
     for (auto& task : cancelled)
-      task->fail(make_error(errc::cancelled, "thread pool shut down"));
+      task->cancel(make_error(errc::cancelled, "thread pool shut down"));
     if (finished)
       announce_finished();
   }
@@ -358,16 +365,16 @@ thread_pool::thread_pool(caf::actor_system& sys, size_t max_workers)
 }
 
 thread_pool::~thread_pool() {
-  shutdown(true);
+  shutdown();
 }
 
 void thread_pool::enqueue(detail::pool_task_ptr task) {
   core_->submit(std::move(task));
 }
 
-void thread_pool::shutdown(bool wait, bool cancel_futures) {
-  core_->close(cancel_futures);
-  if (wait)
+void thread_pool::shutdown(shutdown_options options) {
+  core_->close(options.cancel_futures);
+  if (options.wait)
     core_->wait_finished();
 }
 

@@ -22,6 +22,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "troupe/actors/detail/current_pool_worker.hpp"
 #include "troupe/actors/thread_pool.hpp"
 #include "troupe/messages/config.hpp"
 
@@ -120,7 +121,7 @@ void shutdown_within_timeout(troupe::thread_pool& pool, bool cancel_futures = fa
   auto returned = std::make_shared<std::promise<void>>();
   auto done = returned->get_future();
   std::thread{[&pool, returned, cancel_futures] {
-    pool.shutdown(true, cancel_futures);
+    pool.shutdown({.wait = true, .cancel_futures = cancel_futures});
     returned->set_value();
   }}.detach();
   if (done.wait_for(timeout) != std::future_status::ready) {
@@ -293,14 +294,17 @@ TEST_F(ThreadPool, ShutdownWithCancelFuturesCancelsQueuedTasksAndFinishesRunning
   std::vector<troupe::future<void>> queued;
   for (int i = 0; i < 5; ++i)
     queued.push_back(pool.submit([&ran] { ++ran; }));
-  pool.shutdown(false, true);
+  pool.shutdown({.wait = false, .cancel_futures = true});
   for (auto& fut : queued) {
     ASSERT_TRUE(fut.wait_for(timeout));
+    EXPECT_TRUE(fut.cancelled());
     EXPECT_TRUE(troupe::is(fut.error(), errc::cancelled)) << troupe::describe(fut.error());
     EXPECT_THROW(fut.result(), troupe::task_error);
   }
   EXPECT_FALSE(first.done());
   EXPECT_FALSE(second.done());
+  EXPECT_TRUE(first.running());
+  EXPECT_FALSE(first.cancel());
   release.open();
   ASSERT_TRUE(first.wait_for(timeout));
   ASSERT_TRUE(second.wait_for(timeout));
@@ -315,7 +319,7 @@ TEST_F(ThreadPool, ShutdownWithoutWaitReturnsAndQueuedTasksStillRun) {
   gate release;
   auto blocked = pool.submit([&release] { return release.pass(); });
   auto queued = pool.submit([] { return 3; });
-  pool.shutdown(false);  // must return although a task is blocked
+  pool.shutdown({.wait = false});  // must return although a task is blocked
   EXPECT_FALSE(blocked.done());
   release.open();
   ASSERT_TRUE(blocked.wait_for(timeout));
@@ -507,8 +511,8 @@ TEST_F(ThreadPool, ALaterShutdownCanStillCancelTheQueuedTasks) {
   auto running = pool.submit(blocking_task(release, probe));
   ASSERT_TRUE(probe.started(1, timeout));
   auto queued = pool.submit([] { return 1; });
-  pool.shutdown(false);
-  pool.shutdown(false, true);
+  pool.shutdown({.wait = false});
+  pool.shutdown({.wait = false, .cancel_futures = true});
   ASSERT_TRUE(queued.wait_for(timeout));
   EXPECT_TRUE(troupe::is(queued.error(), errc::cancelled)) << troupe::describe(queued.error());
   release.open();
