@@ -11,6 +11,7 @@
 #include "troupe/actors/flow.hpp"
 #include "troupe/actors/join.hpp"
 #include "troupe/messages/config.hpp"
+#include "troupe/messages/error.hpp"
 
 namespace flow = troupe::flow;
 
@@ -22,10 +23,19 @@ int main() {
       sys,
       [&next]() -> std::optional<int> { return next < 10 ? std::optional{next++} : std::nullopt; },
       {.interval = std::chrono::milliseconds{100}});
+  caf::error failure;  // the stream's error, if it failed; read after the consumer ended
   auto consumer = flow::spawn_consumer<int>(
       sys, [](const int& value) { std::cout << "consumed " << value << std::endl; },
-      [](const caf::error&) {}, {.window = 1});
+      [&failure](const caf::error& reason) { failure = reason; }, {.window = 1});
   flow::subscribe(producer, consumer);
-  troupe::join(sys, consumer);
+  auto ended = troupe::join_for(sys, consumer, std::chrono::seconds{30});
+  if (!ended) {
+    std::cerr << "the consumer did not finish within 30 s" << std::endl;
+    return 1;
+  }
+  if (failure || !troupe::exited_normally(*ended)) {
+    std::cerr << "stream failed: " << troupe::describe(failure ? failure : *ended) << std::endl;
+    return 1;
+  }
   std::cout << "done" << std::endl;
 }

@@ -1,9 +1,11 @@
 // thread_pool: the tutorial's ThreadPoolExecutor snippet.
 // 100 calls of printer("Hello", i) on a pool of 10 workers; leaving the scope waits for all of
-// them, like the `with` block. Each call returns a future (unused here, as in the tutorial).
+// them, like the `with` block. The tutorial drops each call's future; here they are kept, so a
+// task that failed is reported instead of going unnoticed.
 // Run: build/examples/thread_pool
 #include <iostream>
 #include <mutex>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 
@@ -20,10 +22,17 @@ void printer(const std::string& a, int b) {
 int main() {
   troupe::config cfg;
   caf::actor_system sys{cfg};
+  std::vector<troupe::future<void>> futures;
   {
     troupe::thread_pool executor{sys, 10};
     for (int i = 0; i < 100; ++i)
-      executor.submit(printer, "Hello", i);
-  }  // ~thread_pool: shutdown(wait = true)
+      futures.push_back(executor.submit(printer, "Hello", i));
+  }  // ~thread_pool: shutdown() waits for every task
+  for (auto& f : futures) {
+    if (auto err = f.error()) {
+      std::cerr << "a task failed: " << troupe::describe(err) << std::endl;
+      return 1;
+    }
+  }
   std::cout << "done" << std::endl;
 }
