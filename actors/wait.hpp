@@ -8,7 +8,9 @@
 // appears twice. A cancelled future counts as done, not as an exception.
 //
 // Waiting adds a done-callback to every future, so the wait ends as soon as the thread that runs
-// the futures' callbacks (future.hpp, "Callbacks") has seen the completion.
+// the futures' callbacks (future.hpp, "Callbacks") has seen the completion. So do not wait in a
+// process pool's done-callback for that pool's pending futures: their callbacks would queue up
+// behind the waiting one (the wait would end only by its timeout). as_completed is the same.
 #pragma once
 
 #include <chrono>

@@ -177,6 +177,32 @@ TEST_F(ThreadPoolExecutor, ACallbackAddedBeforeCompletionRunsInTheWorkerThreadTh
   EXPECT_NE(callback_thread, std::this_thread::get_id());
 }
 
+TEST_F(ThreadPoolExecutor, ABlockedCallbackHoldsOnlyTheWorkerThatRunsIt) {
+  // Python's rule for a thread pool: the callback runs in the worker thread, so a slow one costs
+  // that worker and nothing else. Here it blocks until the test has seen every other task done.
+  troupe::thread_pool pool{sys, 2};
+  gate registered;
+  gate callback_entered;
+  gate release_callback;
+  auto slow = pool.submit([&registered] { return registered.pass() ? 0 : -1; });
+  std::thread::id callback_thread;
+  slow.add_done_callback([&](const troupe::future<int>&) {
+    callback_thread = std::this_thread::get_id();
+    callback_entered.open();
+    release_callback.pass();
+  });
+  registered.open();  // the task completes only now: the callback runs on its worker
+  ASSERT_TRUE(callback_entered.pass());
+  EXPECT_NE(callback_thread, std::this_thread::get_id());
+  std::vector<troupe::future<int>> others;
+  for (int i = 1; i <= 100; ++i)
+    others.push_back(pool.submit([](int x) { return x; }, i));
+  for (int i = 0; i < 100; ++i)
+    EXPECT_EQ(others[i].result(timeout), i + 1) << "task " << i << " waited for the callback";
+  release_callback.open();
+  shutdown_within_timeout(pool);
+}
+
 TEST_F(ThreadPoolExecutor, ExceptionReturnsTheTasksOwnException) {
   troupe::thread_pool pool{sys, 1};
   auto ok = pool.submit([] { return 1; });
