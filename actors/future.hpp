@@ -28,9 +28,14 @@
 //   process_pool  cancel() succeeds while the task waits in the head's queue; running() is true
 //                 once the pool marks it started (see process_pool.hpp).
 //
-// Errors: the task's own exception is rethrown as is by a thread pool future. A failure that
-// arrives as a caf::error (a remote task's exception, a lost worker, cancellation, a closed pool)
-// is thrown as troupe::task_error carrying that error.
+// Errors (one channel: result() throws, exception() returns what it would throw, error() gives
+// the same failure as a caf::error):
+//   - a thread pool task's own exception is rethrown as is;
+//   - a remote task's exception of the standard family (std::invalid_argument, std::out_of_range,
+//     std::runtime_error, ...) is rethrown as that type with the worker's what()
+//     (troupe::throw_error, messages/error.hpp);
+//   - any other failure (another exception type, a lost worker, cancellation, a closed pool, a
+//     timeout of the task) is thrown as troupe::task_error carrying the caf::error.
 //
 // Callbacks: f(future) runs exactly once; an exception it throws is printed to stderr and does
 // not keep the other callbacks from running. The thread that runs it:
@@ -61,8 +66,8 @@
 
 namespace troupe {
 
-/// Thrown by future::result() when the work failed with an error rather than an exception
-/// (remote task failures, lost workers, cancellation).
+/// Thrown by future::result() when the work failed with an error that is not a standard
+/// exception (lost workers, cancellation, a remote task's exception of another type).
 class task_error : public std::runtime_error {
 public:
   explicit task_error(caf::error err) : std::runtime_error(describe(err)), error_(std::move(err)) {}
@@ -102,9 +107,10 @@ struct future_access {
   }
 };
 
-/// Throws a failure that carries no exception of its own.
+/// Throws a failure that carries no exception of its own: a remote task's standard exception
+/// as that type, anything else as task_error (messages/error.hpp).
 [[noreturn]] inline void throw_failure(const caf::error& err) {
-  throw task_error{err};
+  throw_error(err);
 }
 
 template <class Rep, class Period>
@@ -143,8 +149,8 @@ public:
     return checked_state().wait_for(timeout);
   }
 
-  /// Blocks until done. Returns the value, or rethrows the task's exception, or throws
-  /// task_error for failures without an exception. Returns a copy: a future may be shared.
+  /// Blocks until done. Returns the value, or throws the failure (see "Errors" above). Returns a
+  /// copy: a future may be shared.
   T result() const {
     checked_state().wait();
     return outcome();

@@ -143,6 +143,32 @@ TEST(FutureState, ExceptionOfAnErrorIsWhatResultThrows) {
   }
 }
 
+TEST(FutureState, ARemoteStandardExceptionIsRethrownAsItsOwnType) {
+  // What a process pool future holds when the worker's task threw std::invalid_argument.
+  auto fut = pending<int>();
+  state(fut)->set_error(troupe::make_task_failure("std::invalid_argument", "bad width", "task f"));
+  EXPECT_THROW(fut.result(), std::invalid_argument);
+  auto ex = fut.exception();
+  ASSERT_NE(ex, nullptr);
+  try {
+    std::rethrow_exception(ex);
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "bad width");
+  }
+}
+
+TEST(FutureState, ARemoteExceptionOfAnotherTypeArrivesAsTaskErrorNamingIt) {
+  auto fut = pending<int>();
+  state(fut)->set_error(troupe::make_task_failure("my::parse_error", "line 3", "task f"));
+  try {
+    fut.result();
+    FAIL() << "result() returned instead of throwing";
+  } catch (const troupe::task_error& e) {
+    EXPECT_NE(std::string{e.what()}.find("my::parse_error"), std::string::npos) << e.what();
+    EXPECT_TRUE(troupe::is(e.error(), errc::task_failed)) << e.what();
+  }
+}
+
 TEST(FutureState, ExceptionWithATimeoutThrowsTimeoutErrorWhilePending) {
   auto fut = pending<int>();
   EXPECT_THROW(static_cast<void>(fut.exception(1ms)), troupe::timeout_error);
