@@ -87,6 +87,7 @@ private:
     std::condition_variable cv;
     std::vector<size_t> ready;
     size_t next = 0;
+    std::optional<std::chrono::steady_clock::time_point> deadline;  // none: no limit
     void push(size_t i) {
       {
         std::lock_guard<std::mutex> guard{mtx};
@@ -94,8 +95,6 @@ private:
       }
       cv.notify_one();
     }
-    std::optional<std::chrono::steady_clock::time_point>
-        deadline;  // none: wait as long as it takes
     size_t pop() {
       std::unique_lock<std::mutex> guard{mtx};
       auto ready_now = [this] { return next < ready.size(); };
