@@ -30,10 +30,31 @@ void append_with(std::string& out, Body&& body) {
   troupe::codec::put_length_delimited(out, body);
 }
 
+/// A record of a few numbers fits a small buffer: one append, no length to patch.
+template <class... Ts>
+concept few_numbers = sizeof...(Ts) <= 8 && (codec::fixed_size_number<Ts> && ...);
+
+/// Appends one record holding the message {1: values[0], 2: values[1], ...}.
+template <class... Ts>
+requires few_numbers<Ts...>
+void append_numbers(std::string& out, const Ts&... values) {
+  // 8 fields of at most 15 bytes: the length always fits one byte.
+  char record[2 + 8 * 15];
+  record[0] = detail::item_tag;
+  char* end = record + 2;
+  uint32_t number = 0;
+  ((end = codec::write_number_field(end, ++number, values)), ...);
+  record[1] = static_cast<char>(end - record - 2);
+  out.append(record, end);
+}
+
 /// Appends one record holding encode(value): a message whose field 1 is `value`.
 template <wire_value T>
 void append_value(std::string& out, const T& value) {
-  append_with(out, [&](std::string& body) { encode(body, value); });
+  if constexpr (few_numbers<T>)
+    append_numbers(out, value);
+  else
+    append_with(out, [&](std::string& body) { encode(body, value); });
 }
 
 /// Appends an empty record (the slot of a failed task, or a void result).

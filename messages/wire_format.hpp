@@ -53,6 +53,12 @@ inline void put_varint(std::string& out, uint64_t v) {
 /// Reads a varint of at most 10 bytes from the front of `in`; bits beyond 64 are dropped, as
 /// Protobuf's parser does. False if `in` ends first or the 10th byte says more follow.
 inline bool read_varint(std::string_view& in, uint64_t& v) {
+  // Most varints on troupe's wire (tags, lengths, small numbers) are one byte.
+  if (!in.empty() && static_cast<uint8_t>(in.front()) < 0x80) {
+    v = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    return true;
+  }
   v = 0;
   for (int shift = 0; shift < 70 && !in.empty(); shift += 7) {
     auto byte = static_cast<uint8_t>(in.front());

@@ -170,11 +170,12 @@ struct map_codec {
   static constexpr auto kind = shape::repeated;
 
   static void write_field(std::string& out, uint32_t number, const Map& values) {
-    for (const auto& [key, value] : values) {
+    // Not a structured binding: clang before 16 cannot capture one in the lambda.
+    for (const auto& kv : values) {
       put_tag(out, number, wire_format::length_delimited);
       put_length_delimited(out, [&](std::string& entry) {
-        codec::write_field(entry, 1, key);
-        codec::write_field(entry, 2, value);
+        codec::write_field(entry, 1, kv.first);
+        codec::write_field(entry, 2, kv.second);
       });
     }
   }

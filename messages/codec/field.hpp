@@ -13,6 +13,7 @@
 // reader_state bounds nesting depth and the memory a decode may allocate.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -111,6 +112,14 @@ struct field_state<T> {
 template <class T>
 using field_state_t = typename field_state<T>::type;
 
+/// A number: written without a std::string in between (write_to), for the fast path of small
+/// records of numbers (items.hpp).
+template <class T>
+concept fixed_size_number = requires(char* at, const T& v) {
+  { field_codec<T>::write_to(at, v) } -> std::same_as<char*>;
+  field_codec<T>::max_size;
+};
+
 // -- writing --------------------------------------------------------------------------------------
 
 inline void put_tag(std::string& out, uint32_t number, wire_type type) {
@@ -156,6 +165,13 @@ void write_field(std::string& out, uint32_t number, const T& value) {
 }
 
 // -- reading --------------------------------------------------------------------------------------
+
+/// Reads a field's tag: a varint of at most 5 bytes and 32 bits, as Protobuf's parser requires.
+inline bool read_tag(std::string_view& in, uint64_t& tag) {
+  auto before = in.size();
+  return wire_format::read_varint(in, tag) && before - in.size() <= 5
+         && tag <= std::numeric_limits<uint32_t>::max();
+}
 
 /// Skips one field of an unknown number. Groups (deprecated, never written by proto3) and the
 /// undefined wire types 6 and 7 are malformed here.
@@ -216,7 +232,7 @@ bool read_fields_impl(std::index_sequence<I...>, std::string_view in, reader_sta
   std::tuple<field_state_t<Fields>...> states;
   while (!in.empty()) {
     uint64_t tag = 0;
-    if (!wire_format::read_varint(in, tag) || tag > std::numeric_limits<uint32_t>::max())
+    if (!read_tag(in, tag))
       return false;
     auto number = static_cast<uint32_t>(tag >> 3);
     auto type = static_cast<uint32_t>(tag & 7);
@@ -236,11 +252,43 @@ bool read_fields_impl(std::index_sequence<I...>, std::string_view in, reader_sta
   return (finish_field(fields, std::get<I>(states)) && ...);
 }
 
+/// read_fields for a message of one number (a tiny task's argument or result): the same rules,
+/// without the general dispatch.
+template <class T>
+bool read_number_field(std::string_view in, reader_state& st, T& value) {
+  using C = field_codec<T>;
+  while (!in.empty()) {
+    uint64_t tag = 0;
+    if (!read_tag(in, tag))
+      return false;
+    if (tag == ((1u << 3) | C::wire)) {
+      if (!C::read(in, value, st))
+        return false;
+    } else if ((tag >> 3) <= 1 || !skip_field(static_cast<uint32_t>(tag & 7), in)) {
+      return false;  // field 0, field 1 of another wire type, or a malformed field
+    }
+  }
+  return true;
+}
+
 /// Reads the fields of one message: `fields` are fields 1..N, read into as they are (a field
 /// that occurs again merges, as Protobuf does); other field numbers are skipped.
 template <class... Fields>
 bool read_fields(std::string_view in, reader_state& st, Fields&... fields) {
-  return read_fields_impl(std::index_sequence_for<Fields...>{}, in, st, fields...);
+  if constexpr (sizeof...(Fields) == 1 && (fixed_size_number<Fields> && ...))
+    return read_number_field(in, st, fields...);
+  else
+    return read_fields_impl(std::index_sequence_for<Fields...>{}, in, st, fields...);
+}
+
+/// Writes `value` as field `number` at `at` (room for 5 + max_size bytes); returns the end.
+template <fixed_size_number T>
+char* write_number_field(char* at, uint32_t number, const T& value) {
+  using C = field_codec<T>;
+  if (C::is_default(value))
+    return at;
+  at = wire_format::write_varint(at, (uint64_t{number} << 3) | C::wire);
+  return C::write_to(at, value);
 }
 
 /// Writes fields 1..N.

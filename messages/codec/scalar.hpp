@@ -34,11 +34,19 @@ struct field_codec<T> {
   static bool is_default(T value) {
     return value == 0;
   }
-  static void write(std::string& out, T value) {
+  static uint64_t raw(T value) {
     if constexpr (std::is_signed_v<T>)
-      wire_format::put_varint(out, static_cast<uint64_t>(static_cast<int64_t>(value)));
+      return static_cast<uint64_t>(static_cast<int64_t>(value));
     else
-      wire_format::put_varint(out, static_cast<uint64_t>(value));
+      return static_cast<uint64_t>(value);
+  }
+  static void write(std::string& out, T value) {
+    wire_format::put_varint(out, raw(value));
+  }
+  /// Writes the value at `at` (room for max_size bytes); returns the end.
+  static constexpr size_t max_size = 10;
+  static char* write_to(char* at, T value) {
+    return wire_format::write_varint(at, raw(value));
   }
   static bool read(std::string_view& in, T& value, reader_state&) {
     uint64_t raw = 0;
@@ -79,6 +87,10 @@ struct field_codec<T> {
   static void write(std::string& out, T value) {
     underlying::write(out, static_cast<std::underlying_type_t<T>>(value));
   }
+  static constexpr size_t max_size = underlying::max_size;
+  static char* write_to(char* at, T value) {
+    return underlying::write_to(at, static_cast<std::underlying_type_t<T>>(value));
+  }
   static bool read(std::string_view& in, T& value, reader_state& st) {
     std::underlying_type_t<T> v{};
     if (!underlying::read(in, v, st))
@@ -105,12 +117,16 @@ struct field_codec<T> {
     return bits == 0;
   }
   static void write(std::string& out, T value) {
+    char bytes[sizeof(bits_t)];
+    out.append(bytes, write_to(bytes, value));
+  }
+  static constexpr size_t max_size = sizeof(bits_t);
+  static char* write_to(char* at, T value) {
     bits_t bits;
     std::memcpy(&bits, &value, sizeof(bits));
-    char bytes[sizeof(bits)];
     for (size_t i = 0; i < sizeof(bits); ++i)
-      bytes[i] = static_cast<char>(bits >> (8 * i));
-    out.append(bytes, sizeof(bytes));
+      *at++ = static_cast<char>(bits >> (8 * i));
+    return at;
   }
   static bool read(std::string_view& in, T& value, reader_state&) {
     if (in.size() < sizeof(bits_t))

@@ -86,7 +86,13 @@ void append_arguments(std::string& out, std::index_sequence<I...>, Args&&... arg
       "troupe: an argument does not convert to its task parameter's type, or only by narrowing "
       "(an int64_t for an int parameter, a std::vector<int> for a std::vector<int64_t>). Fix: "
       "pass a value of the parameter's type");
-  if constexpr ((converts_safely<std::tuple_element_t<I, Params>, Args>() && ...)) {
+  if constexpr (!(converts_safely<std::tuple_element_t<I, Params>, Args>() && ...)) {
+    return;
+  } else if constexpr (items::few_numbers<std::tuple_element_t<I, Params>...>) {
+    // The calls of tiny tasks (pool_map_tiny): one append of a record built on the stack.
+    items::append_numbers(
+        out, as_parameter<std::tuple_element_t<I, Params>>(std::forward<Args>(args))...);
+  } else {
     items::append_with(out, [&](std::string& body) {
       encode_fields(body,
                     as_parameter<std::tuple_element_t<I, Params>>(std::forward<Args>(args))...);
@@ -121,20 +127,24 @@ bool result_parses(std::string_view record) {
   }
 }
 
+/// Thrown out of line: the hot path of decode_result stays small enough to inline.
+[[noreturn, gnu::noinline, gnu::cold]] inline void throw_result_does_not_parse(
+    const std::type_info& type) {
+  throw_error(
+      make_error(errc::corrupt_payload, "the task's result does not parse as " + type_name(type)));
+}
+
 /// The R in a result record; throws troupe::task_error (errc::corrupt_payload) if the record
 /// does not parse as one.
 template <class R>
 R decode_result(std::string_view record) {
   if constexpr (std::is_void_v<R>) {
     if (!result_parses<void>(record))
-      throw_error(make_error(errc::corrupt_payload,
-                             "a void task's result record has bytes "
-                             "that do not parse"));
+      throw_result_does_not_parse(typeid(void));
   } else {
     R value{};
-    if (!decode(record, value))
-      throw_error(make_error(errc::corrupt_payload,
-                             "the task's result does not parse as " + type_name<R>()));
+    if (!decode(record, value)) [[unlikely]]
+      throw_result_does_not_parse(typeid(R));
     return value;
   }
 }

@@ -1,10 +1,16 @@
 // Writes the seed corpus for the fuzz targets: valid frames of each kind, a full handshake, a
-// run of envelopes binding and reusing type numbers, task items of each codec.
+// run of envelopes binding and reusing type numbers, task items of each codec, values of every
+// shape fuzz_codec decodes.
 //   make_fuzz_seeds tests/fuzz/corpus
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <optional>
+#include <tuple>
+#include <vector>
 
+#include "troupe/messages/codec.hpp"
 #include "troupe/messages/flow.pb.h"
 #include "troupe/messages/items.hpp"
 #include "troupe/messages/pool.pb.h"
@@ -119,6 +125,22 @@ int main(int argc, char** argv) {
   items::append(values, batch);
   items::append_empty(values);
   write(root / "items", "every-codec", values);
+  // codec: fuzz_codec's Shape with every field set (as troupe writes it: a tuple of fields
+  // 1..10, Inner as a tuple of its fields), unpacked numbers, and nested containers.
+  using inner = std::tuple<float, std::vector<uint64_t>, std::string>;
+  std::string shape;
+  encode_fields(shape, int64_t{-7}, uint64_t{1} << 40, 2.5, std::string{"bytes"},
+                std::vector<int64_t>{1, -1, 300}, std::vector<std::string>{"a", ""},
+                std::map<std::string, int64_t>{{"k", 1}, {"", 0}}, inner{1.5f, {1, 2}, "s"},
+                std::vector<inner>{inner{}, inner{-0.0f, {9}, ""}}, std::optional<int64_t>{0});
+  write(root / "codec", "shape", shape);
+  write(root / "codec", "unpacked", "\x28\x01\x28\x02\x10\x05");
+  write(root / "codec", "nested",
+        encode(std::vector<std::vector<std::optional<std::string>>>{{"x", std::nullopt}, {}}));
+  write(root / "codec", "map-of-vectors",
+        encode(std::map<int32_t, std::vector<int8_t>>{{1, {-1, 2}}, {-5, {}}}));
+  write(root / "codec", "tree",
+        encode(std::vector<std::tuple<int64_t, std::vector<int64_t>>>{{1, {2, 3}}, {4, {}}}));
   std::cout << "seeds written to " << root << "\n";
   return 0;
 }

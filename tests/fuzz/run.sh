@@ -10,7 +10,7 @@ build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DTROUPE_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)" >/dev/null
-for target in frame handshake envelope items; do
+for target in frame handshake envelope items codec; do
   work=$(mktemp -d)
   cp "$root/tests/fuzz/corpus/$target/"* "$work/"
   log="$build/fuzz_$target.log"
