@@ -32,7 +32,7 @@
 #include "peers/peer_common.hpp"
 #include "round_trip.hpp"
 #include "troupe/bench/bench.pb.h"
-#include "troupe/nodes/process_pool.hpp"
+#include "troupe/nodes/pool/process_pool.hpp"
 #include "troupe/nodes/run.hpp"
 
 namespace {

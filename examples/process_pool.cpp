@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "troupe/examples/messages.pb.h"
-#include "troupe/nodes/process_pool.hpp"
+#include "troupe/nodes/pool/process_pool.hpp"
 #include "troupe/nodes/run.hpp"
 
 using troupe::examples::Greeting;

@@ -22,7 +22,7 @@
 #include "troupe/nodes/cookie.hpp"
 #include "troupe/nodes/log.hpp"
 #include "troupe/nodes/loopback.hpp"
-#include "troupe/nodes/task_runner.hpp"
+#include "troupe/nodes/pool/task_runner.hpp"
 
 namespace troupe {
 namespace {

@@ -11,7 +11,7 @@
 #include "png.hpp"
 #include "progress.hpp"
 #include "render.hpp"
-#include "troupe/nodes/process_pool.hpp"
+#include "troupe/nodes/pool/process_pool.hpp"
 #include "troupe/nodes/run.hpp"
 
 namespace {

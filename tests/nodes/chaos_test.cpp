@@ -17,7 +17,7 @@
 #include "subprocess.hpp"
 #include "troupe/actors/flow.hpp"
 #include "troupe/actors/join.hpp"
-#include "troupe/nodes/process_pool.hpp"
+#include "troupe/nodes/pool/process_pool.hpp"
 #include "troupe/tests/messages/test.pb.h"
 
 namespace {

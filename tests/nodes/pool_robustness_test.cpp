@@ -18,8 +18,8 @@
 #include "subprocess.hpp"
 #include "troupe/messages/items.hpp"
 #include "troupe/messages/pool.pb.h"
-#include "troupe/nodes/process_pool.hpp"
-#include "troupe/nodes/task_runner.hpp"
+#include "troupe/nodes/pool/process_pool.hpp"
+#include "troupe/nodes/pool/task_runner.hpp"
 
 namespace {
 

@@ -13,7 +13,7 @@
 
 #include "head_fixture.hpp"
 #include "subprocess.hpp"
-#include "troupe/nodes/process_pool.hpp"
+#include "troupe/nodes/pool/process_pool.hpp"
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include <caf/event_based_actor.hpp>
 
 #include "troupe/messages/flow.pb.h"
-#include "troupe/nodes/process_pool.hpp"
-#include "troupe/nodes/task_runner.hpp"
+#include "troupe/nodes/pool/process_pool.hpp"
+#include "troupe/nodes/pool/task_runner.hpp"
 #include "troupe/tests/messages/test.pb.h"
 
 namespace troupe::test {

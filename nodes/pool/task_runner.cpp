@@ -1,4 +1,4 @@
-#include "troupe/nodes/task_runner.hpp"
+#include "troupe/nodes/pool/task_runner.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -57,6 +57,7 @@ caf::behavior executor(caf::event_based_actor* self, std::shared_ptr<progress_ce
           auto* out = result.add_failures();
           out->set_index(failure.index);
           out->set_message(std::move(failure.message));
+          out->set_type(std::move(failure.type));
         }
         return result;
       },

@@ -1,4 +1,4 @@
-#include "troupe/nodes/callback_thread.hpp"
+#include "troupe/nodes/pool/callback_thread.hpp"
 
 namespace troupe::detail {
 

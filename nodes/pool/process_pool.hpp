@@ -58,6 +58,7 @@
 #include "troupe/actors/future.hpp"
 #include "troupe/messages/task_registry.hpp"
 #include "troupe/nodes/node.hpp"
+#include "troupe/nodes/pool/detail/results.hpp"
 
 namespace troupe {
 
@@ -105,77 +106,7 @@ struct pool_stats {
 };
 
 namespace detail {
-
 class callback_thread;
-
-/// What a batch of one submission came back with (on the dispatcher's thread).
-struct job_result {
-  std::string results;  // Items: one record per argument
-  std::vector<task_failure> failures;
-  caf::error error;  // the whole submission failed (worker_lost, unknown_task, ...)
-};
-
-struct job {
-  std::string task;
-  std::string args;  // Items: one record per argument
-  uint32_t count = 0;
-  uint32_t first_index = 0;               // position of the first argument in its map, for messages
-  std::chrono::milliseconds timeout{-1};  // per item; negative: the pool's task_timeout
-  unsigned kills = 0;
-  bool suspect = false;    // was in flight on a dead worker: runs alone from now on
-  bool mergeable = false;  // may share a batch with other submissions (apply_async)
-  std::function<void(job_result&&)> done;
-  /// Whether one result record parses as the task's result type: a worker's reply is checked
-  /// with it before anything of it is used.
-  bool (*check)(std::string_view record) = nullptr;
-  caf::error last_failure;  // why it last had to run again
-
-  // queued -> sent (by the dispatcher), or queued -> cancelled (by future::cancel, any thread).
-  enum phase_t : int { queued, sent, cancelled };
-  std::atomic<int> phase{queued};
-  bool cancel() {
-    int expected = queued;
-    return phase.compare_exchange_strong(expected, cancelled);
-  }
-  /// The dispatcher takes the job; false if it was cancelled. A job sent before stays sent.
-  bool claim() {
-    int expected = queued;
-    return phase.compare_exchange_strong(expected, sent) || expected == sent;
-  }
-};
-
-using job_ptr = std::shared_ptr<job>;
-
-/// A future's canceller for a job: withdraws it while it waits in the pool's queue.
-inline std::function<bool()> canceller_for(const job_ptr& j) {
-  return [weak = std::weak_ptr<job>{j}] {
-    auto j = weak.lock();
-    return j && j->cancel();
-  };
-}
-
-template <class R>
-bool parses_as(std::string_view record) {
-  if constexpr (std::is_void<R>::value) {
-    return true;
-  } else {
-    R value{};
-    return items::codec<R>::parse(record, value);
-  }
-}
-
-template <class R>
-R decode_one(std::string_view record) {
-  if constexpr (std::is_void<R>::value) {
-    return;
-  } else {
-    R value{};
-    if (!items::codec<R>::parse(record, value))
-      throw task_error{make_error(errc::corrupt_payload, "task result does not parse")};
-    return value;
-  }
-}
-
 }  // namespace detail
 
 class process_pool {
@@ -214,7 +145,7 @@ public:
     std::vector<R> out;
     out.reserve(inputs.size());
     for (auto& chunk : chunks)
-      decode_chunk<R>(task, chunk, out);
+      detail::decode_chunk<R>(task, chunk, out);
     return out;
   }
 
@@ -242,7 +173,7 @@ public:
       chunk.result.add_done_callback([typed, task, c = chunk](const future<detail::job_result>&) {
         try {
           std::vector<R> values;
-          decode_chunk<R>(task, c, values);
+          detail::decode_chunk<R>(task, c, values);
           typed.state()->set_value(std::move(values));
         } catch (const task_error& e) {
           typed.state()->set_error(e.error());
@@ -286,30 +217,7 @@ public:
     fut.state()->set_canceller(detail::canceller_for(j));
     fut.state()->set_callback_executor(callback_executor());
     items::append(j->args, arg);
-    j->done = [state = fut.state(), task](detail::job_result&& r) {
-      if (r.error) {
-        state->set_error(std::move(r.error));
-        return;
-      }
-      if (!r.failures.empty()) {
-        state->set_error(make_error(errc::task_failed,
-                                    "task '" + task + "' raised: " + r.failures.front().message));
-        return;
-      }
-      try {
-        std::string_view record;
-        items::read_items(r.results, [&](std::string_view rec) {
-          record = rec;
-          return false;
-        });
-        if constexpr (std::is_void<R>::value)
-          state->set_value({});
-        else
-          state->set_value(detail::decode_one<R>(record));
-      } catch (const task_error& e) {
-        state->set_error(e.error());
-      }
-    };
+    j->done = detail::complete_one<R>(fut.state(), task);
     submit({std::move(j)});
     return fut;
   }
@@ -341,13 +249,6 @@ public:
   }
 
 private:
-  struct chunk {
-    uint32_t first_index = 0;
-    uint32_t count = 0;
-    future<detail::job_result> result;
-    detail::job_ptr job;
-  };
-
   template <class A, class R>
   void check_types(const std::string& task) const {
     check_types_impl(task, typeid(A), typeid(R));
@@ -358,54 +259,18 @@ private:
   size_t auto_chunksize(size_t items) const;
 
   template <class A, class R>
-  std::vector<chunk> submit_chunks(const std::string& task, const std::vector<A>& inputs,
-                                   size_t chunksize, const task_options& call) {
-    if (chunksize == 0)
-      chunksize = auto_chunksize(inputs.size());
-    // A chunk also ends at max_chunk_bytes, so that no batch approaches the frame limit.
-    constexpr size_t max_chunk_bytes = 4 * 1024 * 1024;
-    std::vector<chunk> chunks;
+  std::vector<detail::chunk> submit_chunks(const std::string& task, const std::vector<A>& inputs,
+                                           size_t chunksize, const task_options& call) {
+    auto chunks = detail::make_chunks<R>(
+        task, inputs.size(), chunksize == 0 ? auto_chunksize(inputs.size()) : chunksize,
+        call.timeout.value_or(std::chrono::milliseconds{-1}),
+        [&inputs](std::string& out, size_t i) { items::append(out, inputs[i]); });
     std::vector<detail::job_ptr> jobs;
-    size_t i = 0;
-    while (i < inputs.size()) {
-      auto j = std::make_shared<detail::job>();
-      j->task = task;
-      j->first_index = static_cast<uint32_t>(i);
-      j->timeout = call.timeout.value_or(std::chrono::milliseconds{-1});
-      j->check = detail::parses_as<R>;
-      while (i < inputs.size() && j->count < chunksize && j->args.size() < max_chunk_bytes) {
-        items::append(j->args, inputs[i++]);
-        ++j->count;
-      }
-      auto fut = make_pending_future<detail::job_result>();
-      j->done = [state = fut.state()](detail::job_result&& r) { state->set_value(std::move(r)); };
-      chunks.push_back(chunk{j->first_index, j->count, std::move(fut), j});
-      jobs.push_back(std::move(j));
-    }
+    jobs.reserve(chunks.size());
+    for (auto& c : chunks)
+      jobs.push_back(c.job);
     submit(std::move(jobs));
     return chunks;
-  }
-
-  template <class R>
-  static void decode_chunk(const std::string& task, const chunk& c, std::vector<R>& out) {
-    const auto& r = c.result.state()->value();
-    if (r.error)
-      throw task_error{r.error};
-    if (!r.failures.empty()) {
-      const auto& f = r.failures.front();
-      throw task_error{make_error(errc::task_failed, "task '" + task + "' raised on item "
-                                                         + std::to_string(c.first_index + f.index)
-                                                         + ": " + f.message)};
-    }
-    size_t n = 0;
-    bool ok = items::read_items(r.results, [&](std::string_view record) {
-      if constexpr (!std::is_void<R>::value)
-        out.push_back(detail::decode_one<R>(record));
-      ++n;
-      return true;
-    });
-    if (!ok || n != c.count)
-      throw task_error{make_error(errc::corrupt_payload, "malformed results from a worker")};
   }
 
   void submit(std::vector<detail::job_ptr> jobs);
@@ -424,6 +289,3 @@ private:
 };
 
 }  // namespace troupe
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<troupe::detail::job_ptr>)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::pool_stats)
