@@ -17,10 +17,16 @@
 // A peer is trusted with its own link only: a response is delivered only if a request went out
 // over this link to it (the link's table of pending requests names the receiver, not the actor
 // registry), and it can address only the actors made known to it over this link.
+//
+// The parts live in nodes/connection/: broker (this lifecycle), link (what the broker shares with
+// the proxies, and which thread touches what), proxy, spawn, listener, wire_error.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
