@@ -493,10 +493,9 @@ int run_benchmarks(troupe::node& node, const troupe::head_options&) {
   return 0;
 }
 
-void add_options(CLI::App& app) {
-  app.add_flag("--quick", opt.quick, "smaller counts (every measurement well under 3 s)");
-  app.add_option("--only", opt.only, "measure just this metric")
-      ->check(CLI::IsMember(known_metrics));
+void add_options(troupe::flags& f) {
+  f.flag("--quick", opt.quick, "smaller counts (every measurement well under 3 s)");
+  f.option("--only", opt.only, "measure just this metric").one_of(known_metrics);
 }
 
 }  // namespace

@@ -1,18 +1,31 @@
 # Installs troupe as a CMake package: find_package(troupe) then link troupe::troupe.
 # Headers keep their in-tree spelling: include/troupe/{actors,messages,nodes}/..., generated
-# Protobuf headers next to their .proto files.
+# Protobuf headers next to their .proto files. Only the public headers are installed.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(TROUPE_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/troupe")
 
-install(TARGETS troupe troupe_messages EXPORT troupeTargets
+# A static troupe carries its private dependencies into the export (and troupeConfig does not
+# find them for you): the package is meant to be installed shared.
+set(troupe_installed_targets troupe)
+if(NOT TROUPE_SHARED)
+  list(APPEND troupe_installed_targets troupe_messages)
+endif()
+install(TARGETS ${troupe_installed_targets} EXPORT troupeTargets
   ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
   INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
-install(DIRECTORY actors messages nodes
+# The public headers (troupe_public_headers in each folder) and troupe's .proto files, which
+# users' own .proto files may import.
+get_property(troupe_headers GLOBAL PROPERTY TROUPE_PUBLIC_HEADERS)
+foreach(header IN LISTS troupe_headers)
+  get_filename_component(folder "${header}" DIRECTORY)
+  install(FILES "${header}" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/troupe/${folder}")
+endforeach()
+install(DIRECTORY messages
   DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/troupe"
-  FILES_MATCHING PATTERN "*.hpp" PATTERN "*.proto")
+  FILES_MATCHING PATTERN "*.proto")
 install(DIRECTORY "${TROUPE_GEN_DIR}/troupe/messages"
   DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/troupe"
   FILES_MATCHING PATTERN "*.pb.h")

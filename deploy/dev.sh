@@ -12,19 +12,27 @@ cd "$(dirname "$0")/.."
 
 build_dir=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
-packages=(
+# What building the library and the demo needs (the build also configures the tests and
+# benchmarks, so their libraries are here too: small -dev packages).
+build_packages=(
   cmake g++ make ccache pkg-config git ca-certificates
   libcaf-dev libprotobuf-dev protobuf-compiler libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev libpng-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-protobuf python3-matplotlib
-  clang libclang-rt-14-dev
+)
+# What the tests need besides: the Python wire peer, the fuzzers (clang), CI's format check,
+# the containers.
+test_packages=(
+  python3 python3-protobuf
+  clang libclang-rt-14-dev clang-format
   podman runc podman-compose netavark aardvark-dns catatonit debootstrap iproute2 procps openssl
 )
+# What the benchmarks need besides: the chart.
+bench_packages=(python3 python3-protobuf python3-matplotlib)
 
 install_packages() {
   local missing=()
-  for p in "${packages[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
@@ -36,8 +44,12 @@ install_packages() {
     "${missing[@]}"
 }
 
-build() {
+configure() {
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
+}
+
+build() {
+  configure "$@"
   cmake --build "$build_dir" -j "$jobs"
 }
 
@@ -45,18 +57,20 @@ command=${1:-}
 shift || true
 case $command in
   demo)
-    install_packages
-    build
+    # Only the demo and the library: a newcomer's first command stays short.
+    install_packages "${build_packages[@]}"
+    configure
+    cmake --build "$build_dir" -j "$jobs" --target mandelbrot
     "$build_dir/examples/mandelbrot" --compare --out mandelbrot.png "$@"
     ;;
   test)
-    install_packages
+    install_packages "${build_packages[@]}" "${test_packages[@]}"
     build
     ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" "$@"
     ;;
   bench)
-    install_packages
-    cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    install_packages "${build_packages[@]}" "${bench_packages[@]}"
+    configure
     cmake --build "$build_dir" -j "$jobs" --target bench_programs
     # run.py's chart needs Debian's python3-matplotlib, installed for /usr/bin/python3.
     if [[ $# -eq 0 ]]; then
@@ -65,11 +79,11 @@ case $command in
     /usr/bin/python3 bench/run.py --build-dir "$build_dir" "$@"
     ;;
   build)
-    install_packages
+    install_packages "${build_packages[@]}"
     build "$@"
     ;;
   deps)
-    install_packages
+    install_packages "${build_packages[@]}" "${test_packages[@]}" "${bench_packages[@]}"
     ;;
   *)
     echo "usage: deploy/dev.sh demo|test|bench|build|deps [args]" >&2

@@ -19,6 +19,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/io/network/multiplexer.hpp>
 
+#include "troupe/nodes/cli.hpp"
 #include "troupe/nodes/cookie.hpp"
 #include "troupe/nodes/log.hpp"
 #include "troupe/nodes/loopback.hpp"
@@ -26,6 +27,9 @@
 
 namespace troupe {
 namespace {
+
+using detail::env_name;
+using detail::in_range;
 
 // The ranges troupe accepts. A bad value is a usage error (exit 2), never a wrapped number:
 // "--workers -3" once started processes without limit, "--max-frame-size 10" hung.
@@ -54,24 +58,6 @@ struct command_line {
   int parent_pid = 0;
 };
 
-// Checked on the text, before CLI11 converts it: an unsigned target would take "-3" as 2^64-3.
-CLI::Validator in_range(int64_t min, int64_t max, const std::string& what) {
-  return CLI::Validator{[min, max, what](std::string& text) -> std::string {
-                          int64_t value = 0;
-                          size_t used = 0;
-                          try {
-                            value = std::stoll(text, &used, 10);
-                          } catch (const std::exception&) {
-                            used = 0;
-                          }
-                          if (used == 0 || used != text.size() || value < min || value > max)
-                            return "expects " + what + " from " + std::to_string(min) + " to "
-                                   + std::to_string(max) + ", got '" + text + "'";
-                          return {};
-                        },
-                        std::to_string(min) + ".." + std::to_string(max)};
-}
-
 CLI::Validator endpoint(bool port_zero_allowed) {
   return CLI::Validator{
       [port_zero_allowed](std::string& text) -> std::string {
@@ -83,14 +69,6 @@ CLI::Validator endpoint(bool port_zero_allowed) {
         return {};
       },
       "HOST:PORT"};
-}
-
-// "--max-frame-size" reads TROUPE_MAX_FRAME_SIZE.
-std::string env_name(const std::string& flag) {
-  std::string name = "TROUPE_";
-  for (char c : flag.substr(2))
-    name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return name;
 }
 
 void add_common_flags(CLI::App& app, command_line& cl) {
@@ -431,8 +409,10 @@ int run(int argc, char** argv, const program& prog) {
   command_line cl;
   cl.workers = std::max(1u, std::thread::hardware_concurrency());
   add_common_flags(app, cl);
-  if (prog.options)
-    prog.options(app);
+  if (prog.options) {
+    auto program_flags = detail::flags_access::make(app);
+    prog.options(program_flags);
+  }
   bool child = started_by_a_head(argc, argv);
   if (child)
     ignore_environment(app);

@@ -20,9 +20,8 @@
 #include <functional>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
 #include "troupe/messages/config.hpp"
+#include "troupe/nodes/flags.hpp"
 #include "troupe/nodes/node.hpp"
 
 namespace troupe {
@@ -39,8 +38,8 @@ struct program {
   std::string description;
   /// Registers messages, actor types and tasks; runs in every process.
   std::function<void(config&)> setup;
-  /// Adds the head's own flags.
-  std::function<void(CLI::App&)> options;
+  /// Adds the program's own flags (see flags.hpp), parsed with troupe's.
+  std::function<void(flags&)> options;
   /// The head's body; its return value is the exit status.
   std::function<int(node&, const head_options&)> main;
 };

@@ -30,28 +30,20 @@ struct settings {
 
 settings opts;
 
-void add_options(CLI::App& app) {
-  app.add_option("--width", opts.view.width, "image width in pixels")
-      ->check(CLI::Range(1u, mandelbrot::max_side))
-      ->capture_default_str();
-  app.add_option("--height", opts.view.height, "image height in pixels")
-      ->check(CLI::Range(1u, mandelbrot::max_side))
-      ->capture_default_str();
-  app.add_option("-i,--iterations", opts.view.max_iterations,
-                 "iterations before a point counts as inside")
-      ->check(CLI::Range(1u, mandelbrot::max_iterations_limit))
-      ->capture_default_str();
-  app.add_option("--region", opts.region, "x_min,x_max,y_min,y_max of the complex plane");
-  app.add_option("--rows-per-tile", opts.rows_per_tile, "rows in one task")
-      ->check(CLI::Range(1u, mandelbrot::max_side))
-      ->capture_default_str();
-  app.add_option("-o,--out", opts.out, "PNG file to write")->capture_default_str();
-  app.add_flag("--compare", opts.compare, "also render in-process and print the speedup");
-  app.add_option("--min-workers", opts.min_workers,
-                 "with --workers 0 and --listen: TCP workers to wait for before rendering")
-      ->capture_default_str();
-  app.add_option("--wait-workers", opts.wait_s, "seconds to wait for workers")
-      ->capture_default_str();
+void add_options(troupe::flags& f) {
+  f.option("--width", opts.view.width, "image width in pixels").range(1, mandelbrot::max_side);
+  f.option("--height", opts.view.height, "image height in pixels").range(1, mandelbrot::max_side);
+  f.option("-i,--iterations", opts.view.max_iterations,
+           "iterations before a point counts as inside")
+      .range(1, mandelbrot::max_iterations_limit);
+  f.option("--region", opts.region, "x_min,x_max,y_min,y_max of the complex plane");
+  f.option("--rows-per-tile", opts.rows_per_tile, "rows in one task")
+      .range(1, mandelbrot::max_side);
+  f.option("-o,--out", opts.out, "PNG file to write");
+  f.flag("--compare", opts.compare, "also render in-process and print the speedup");
+  f.option("--min-workers", opts.min_workers,
+           "with --workers 0 and --listen: TCP workers to wait for before rendering");
+  f.option("--wait-workers", opts.wait_s, "seconds to wait for workers");
 }
 
 // A tile that is not exactly the band that was asked for (a broken or hostile worker).

@@ -185,8 +185,8 @@ program make_program() {
   // --pool-wait-for N: a head whose process pool waits for N workers (up to a minute), says
   // whether they came, and ends.
   auto wanted = std::make_shared<size_t>(0);
-  prog.options = [wanted](CLI::App& app) {
-    app.add_option("--pool-wait-for", *wanted, "run a process pool that waits for N workers");
+  prog.options = [wanted](flags& f) {
+    f.option("--pool-wait-for", *wanted, "run a process pool that waits for N workers");
   };
   // A head that starts its workers, prints their pids, then reports nodes joining over TCP
   // ("joined PID") until it is killed.
