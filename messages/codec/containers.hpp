@@ -43,8 +43,17 @@ struct repeated_codec {
         return;
       put_tag(out, number, wire_format::length_delimited);
       put_length_delimited(out, [&](std::string& body) {
-        for (const auto& v : values)
-          element::write(body, v);
+        // Numbers go through a buffer on the stack: one append per 256 bytes, not per number.
+        char chunk[256];
+        char* at = chunk;
+        for (const auto& v : values) {
+          if (at + element::max_size > chunk + sizeof(chunk)) {
+            body.append(chunk, at);
+            at = chunk;
+          }
+          at = element::write_to(at, v);
+        }
+        body.append(chunk, at);
       });
     } else {
       for (const auto& v : values) {

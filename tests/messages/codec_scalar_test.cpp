@@ -12,6 +12,7 @@
 #include <google/protobuf/wrappers.pb.h>
 
 #include "troupe/messages/codec.hpp"
+#include "troupe/messages/items.hpp"
 #include "troupe/tests/messages/test.pb.h"
 
 namespace {
@@ -160,6 +161,21 @@ TEST(CodecScalar, ArgumentListsAreFieldsOneToN) {
   std::tuple<std::string, int64_t> back;
   ASSERT_TRUE(troupe::decode_fields(out, back));
   EXPECT_EQ(back, std::tuple("Hello"s, int64_t{1}));
+}
+
+TEST(CodecScalar, TheFastPathForNumbersWritesWhatTheGeneralOneWrites) {
+  auto both = [](auto... values) {
+    std::string fast;
+    troupe::items::append_numbers(fast, values...);
+    std::string general;
+    troupe::items::append_with(general,
+                               [&](std::string& body) { troupe::encode_fields(body, values...); });
+    EXPECT_EQ(fast, general);
+  };
+  both(int64_t{0});
+  both(int64_t{-1}, 2.5, true, color::green, 1.5f, uint64_t{1} << 63, int8_t{-128}, -0.0);
+  both(std::numeric_limits<int64_t>::min(), std::numeric_limits<uint64_t>::max());
+  both();
 }
 
 }  // namespace
