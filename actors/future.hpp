@@ -125,12 +125,9 @@ template <class T>
 class future {
 public:
   using value_type = T;
-  using state_ptr = std::shared_ptr<detail::future_state<T>>;
 
+  /// A future with no work behind it (valid() is false); pools hand out the real ones.
   future() = default;
-
-  /// Deprecated: producers use detail::future_access::make_pending.
-  explicit future(state_ptr state) : state_(std::move(state)) {}
 
   bool valid() const noexcept {
     return state_ != nullptr;
@@ -200,11 +197,6 @@ public:
     checked_state().on_done([self, f = std::move(f)]() mutable { f(self); });
   }
 
-  /// Deprecated: producers use detail::future_access::state.
-  const state_ptr& state() const noexcept {
-    return state_;
-  }
-
   /// True if both refer to the same work.
   friend bool operator==(const future& x, const future& y) noexcept {
     return x.state_ == y.state_;
@@ -212,6 +204,10 @@ public:
 
 private:
   friend struct detail::future_access;
+
+  using state_ptr = std::shared_ptr<detail::future_state<T>>;
+
+  explicit future(state_ptr state) : state_(std::move(state)) {}
 
   // Preconditions for outcome() and failure(): done().
   T outcome() const {
@@ -246,12 +242,6 @@ private:
 
   state_ptr state_;
 };
-
-/// Deprecated: producers use detail::future_access::make_pending.
-template <class T>
-future<T> make_pending_future() {
-  return detail::future_access::make_pending<T>();
-}
 
 }  // namespace troupe
 
