@@ -36,25 +36,43 @@
 
 #include "troupe/messages/error.hpp"
 #include "troupe/nodes/link_limits.hpp"
+#include "troupe/nodes/node.hpp"
 #include "troupe/nodes/wire/handshake.hpp"
 #include "troupe/nodes/wire/tls.hpp"
 
 namespace troupe::detail {
 
+// The connection's message protocol, all of it (local messages; what crosses the wire is in
+// docs/protocol.md):
+//
+//   to a connection (from the node's manager, the process pool)
+//   (spawn_atom, string type, caf::message args) -> caf::actor
+//                                      spawns `type` on the peer; the actor is a proxy here.
+//                                      Errors: node_down, unknown_actor_type, not_serializable,
+//                                      too_many, and the peer's own
+//   (close_link_atom)                  closes the link, telling the peer why (Goodbye with
+//                                      errc::shutdown); an exit message closes it without a word
+//
+//   from a connection, to connection_config::manager
+//   (node_up_atom, peer)               the handshake succeeded; peer.connection is the connection
+//   (node_down_atom, uint64_t connection_id, caf::error reason)
+//                                      closed for good (also when the handshake failed); sent
+//                                      once, after node_up if there was one
+//
+//   inside a connection: flush_atom (a proxy left frames in the outbox), tick_atom (heartbeats
+//   and deadlines), the handshake's deadline
+//
+//   to a listener (spawn_listener)
+//   (close_listener_atom)              stops accepting and closes the listening socket, as an
+//                                      exit message does; connections it accepted stay
 using node_up_atom = caf::atom_constant<caf::atom("nodeup")>;
 using node_down_atom = caf::atom_constant<caf::atom("nodedown")>;
 using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
-using close_atom = caf::atom_constant<caf::atom("close")>;
+using close_link_atom = caf::atom_constant<caf::atom("closelink")>;
+using close_listener_atom = caf::atom_constant<caf::atom("closelstn")>;
 
-/// What the node manager learns about a peer once its handshake succeeded.
-struct peer_info {
-  uint64_t connection_id = 0;  // unique among this node's connections
-  std::string name;            // the peer's node name
-  caf::node_id node;
-  uint32_t process_id = 0;
-  std::string address;  // how we reach it: "child pid 123", "tcp 10.0.0.2:4000"
-  caf::actor connection;
-};
+/// The former name of close_link_atom, until nodes/pool/dispatcher.cpp says close_link_atom.
+using close_atom = close_link_atom;
 
 struct connection_config {
   uint64_t connection_id = 0;
@@ -70,7 +88,7 @@ struct connection_config {
   size_t max_spawned = 1024;
   /// The node's connection count and partial-frame budget; null: unlimited (tests).
   std::shared_ptr<link_limits> limits;
-  /// Receives (node_up_atom, peer_info) and (node_down_atom, connection_id, caf::error).
+  /// Receives (node_up_atom, peer) and (node_down_atom, connection_id, caf::error).
   caf::actor manager;
   /// Set for TLS links: the TLS handshake runs first, then troupe's inside it.
   std::shared_ptr<wire::tls_context> tls;
@@ -90,5 +108,3 @@ caf::expected<std::pair<caf::actor, uint16_t>> spawn_listener(
     std::function<connection_config(const std::string& remote)> make_config);
 
 }  // namespace troupe::detail
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::detail::peer_info)

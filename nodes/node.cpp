@@ -97,6 +97,9 @@ caf::expected<T> ask(caf::actor_system& sys, const caf::actor& dest,
 
 }  // namespace
 
+node_error::node_error(caf::error err)
+    : std::runtime_error("node does not answer: " + describe(err)), error_(std::move(err)) {}
+
 const std::string& node::executable() {
   static const std::string path = [] {
     char buf[4096];
@@ -120,8 +123,13 @@ node::node(caf::actor_system& sys, node_options opts) : sys_(sys), opts_(std::mo
 node::~node() {
   caf::scoped_actor self{sys_};
   auto grace = std::chrono::duration_cast<caf::timespan>(std::chrono::seconds{2});
+  // A destructor cannot report: say it, since worker processes may be left to their parent-death
+  // signal and EOF then.
   self->request(manager_, std::chrono::seconds{10}, shutdown_atom::value, grace)
-      .receive([](bool) {}, [](caf::error&) {});
+      .receive([](bool) {},
+               [this](caf::error& err) {
+                 log::get().error("node {}: shutting down failed: {}", opts_.name, describe(err));
+               });
   self->send_exit(manager_, caf::exit_reason::user_shutdown);
 }
 
@@ -151,8 +159,17 @@ caf::expected<uint16_t> node::listen(const std::string& host, uint16_t port) {
 
 caf::expected<peer> node::adopt(int fd, std::string address, bool acceptor, bool tcp,
                                 std::chrono::milliseconds timeout) {
-  return ask<peer>(sys_, manager_, timeout, adopt_atom::value, fd, std::move(address), acceptor,
-                   tcp);
+  return detail::node_access::adopt(
+      *this, fd, std::move(address),
+      {.role = acceptor ? wire::role::acceptor : wire::role::connector,
+       .kind = tcp ? detail::link_kind::tcp : detail::link_kind::own_socketpair,
+       .timeout = timeout});
+}
+
+caf::expected<peer> detail::node_access::adopt(node& n, int fd, std::string address,
+                                               adopt_options opts) {
+  return ask<peer>(n.sys_, n.manager_, opts.timeout, adopt_atom::value, fd, std::move(address),
+                   opts);
 }
 
 caf::expected<peer> node::connect(const std::string& host, uint16_t port,
@@ -169,8 +186,11 @@ caf::expected<peer> node::connect(const std::string& host, uint16_t port,
       break;
     auto fd = tcp_connect_once(host, port, std::min(left, std::chrono::milliseconds{2000}));
     if (fd) {
-      auto joined = adopt(*fd, "tcp " + host + ":" + std::to_string(port), false, true,
-                          std::max(left, opts_.handshake_timeout));
+      auto joined =
+          detail::node_access::adopt(*this, *fd, "tcp " + host + ":" + std::to_string(port),
+                                     {.role = wire::role::connector,
+                                      .kind = detail::link_kind::tcp,
+                                      .timeout = std::max(left, opts_.handshake_timeout)});
       if (joined)
         return joined;
       last = joined.error();
@@ -194,12 +214,16 @@ caf::expected<peer> node::connect(const std::string& host, uint16_t port,
 std::vector<std::string> node::endpoints() const {
   auto result = ask<std::vector<std::string>>(sys_, manager_, std::chrono::seconds{10},
                                               detail::endpoints_atom::value);
-  return result ? std::move(*result) : std::vector<std::string>{};
+  if (!result)
+    throw node_error{std::move(result.error())};
+  return std::move(*result);
 }
 
 std::vector<peer> node::peers() const {
   auto result = ask<std::vector<peer>>(sys_, manager_, std::chrono::seconds{10}, peers_atom::value);
-  return result ? std::move(*result) : std::vector<peer>{};
+  if (!result)
+    throw node_error{std::move(result.error())};
+  return std::move(*result);
 }
 
 caf::expected<caf::actor> node::spawn_on(const peer& where, const std::string& type,

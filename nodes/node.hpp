@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,21 @@ struct peer_down {
   caf::error reason;
 };
 
+/// Thrown by node's queries (peers, endpoints), which have no error to return, when the node's
+/// manager actor does not answer within 10 s: the actor system is going down, or the node is
+/// stuck. Not a condition to retry: the node cannot be used any more. Calls that can fail in
+/// ordinary use (start_worker, connect, spawn_on, ...) return caf::expected instead.
+class node_error : public std::runtime_error {
+public:
+  explicit node_error(caf::error err);
+  const caf::error& error() const noexcept {
+    return error_;
+  }
+
+private:
+  caf::error error_;
+};
+
 class node {
 public:
   node(caf::actor_system& sys, node_options opts);
@@ -108,14 +124,16 @@ public:
   caf::expected<peer> connect(const std::string& host, uint16_t port,
                               std::chrono::milliseconds timeout = 10s);
 
-  /// Takes over a connected socket. `tcp`: a link to another host, which authenticates with
-  /// this node's secret and TLS settings; false for the private socketpair to a head or child.
+  /// Internal, and leaving the public class: use detail::node_access::adopt (a socket adopted as
+  /// a private socketpair skips authentication, which is not for users' sockets).
   caf::expected<peer> adopt(int fd, std::string address, bool acceptor, bool tcp,
                             std::chrono::milliseconds timeout = 10s);
 
+  /// The peers connected now. Throws node_error if the node's manager does not answer.
   std::vector<peer> peers() const;
 
-  /// Where this node listens for worker nodes ("host:port" each); empty if it does not.
+  /// Where this node listens for worker nodes ("host:port" each); empty if it does not. Throws
+  /// node_error if the node's manager does not answer.
   std::vector<std::string> endpoints() const;
 
   /// Spawns an actor registered under `type` (caf::actor_system_config::add_actor_type) on the
@@ -135,7 +153,7 @@ public:
   /// returns the reason, or nullopt on timeout.
   std::optional<caf::error> await_down(const peer& p, std::chrono::milliseconds timeout);
 
-  /// The actor behind this node (for the asynchronous protocol used by actors, see node.cpp).
+  /// Internal, and leaving the public class: use detail::node_access::manager.
   const caf::actor& manager() const noexcept {
     return manager_;
   }

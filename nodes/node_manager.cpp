@@ -21,9 +21,6 @@
 namespace troupe::detail {
 namespace {
 
-using reap_atom = caf::atom_constant<caf::atom("reap")>;
-using kill_atom = caf::atom_constant<caf::atom("kill")>;
-
 std::atomic<uint64_t> next_connection_id{1};
 
 struct manager_state {
@@ -55,13 +52,14 @@ using manager_actor = caf::stateful_actor<manager_state>;
 // Settings for a new connection; TCP links authenticate (secret, TLS), socketpairs to our own
 // children need not (docs/security.md).
 connection_config make_connection_config(manager_actor* self, uint64_t id, std::string address,
-                                         bool acceptor, bool tcp) {
+                                         wire::role role, link_kind kind) {
+  bool tcp = kind == link_kind::tcp;
   auto& st = self->state;
   connection_config cfg;
   cfg.connection_id = id;
   cfg.address = std::move(address);
   cfg.self = st.identity;
-  cfg.handshake.role = acceptor ? wire::role::acceptor : wire::role::connector;
+  cfg.handshake.role = role;
   cfg.handshake.secret = tcp ? st.opts.secret : std::string{};
   if (tcp)
     cfg.tls = st.tls;
@@ -142,17 +140,18 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
         child.stderr_lines = std::move(spawned->stderr_lines);
         self->state.handshaking[id] = spawn_connection(
             self->system(), spawned->socket,
-            make_connection_config(self, id, "child pid " + std::to_string(pid), true, false));
+            make_connection_config(self, id, "child pid " + std::to_string(pid),
+                                   wire::role::acceptor, link_kind::own_socketpair));
         auto rp = self->make_response_promise<peer>();
         self->state.joining[id].push_back(rp);
         return rp;
       },
-      [self](adopt_atom, int fd, std::string& address, bool acceptor,
-             bool tcp) -> caf::result<peer> {
+      [self](adopt_atom, int fd, std::string& address,
+             const adopt_options& opts) -> caf::result<peer> {
         auto id = next_connection_id++;
-        self->state.handshaking[id] =
-            spawn_connection(self->system(), fd,
-                             make_connection_config(self, id, std::move(address), acceptor, tcp));
+        self->state.handshaking[id] = spawn_connection(
+            self->system(), fd,
+            make_connection_config(self, id, std::move(address), opts.role, opts.kind));
         auto rp = self->make_response_promise<peer>();
         self->state.joining[id].push_back(rp);
         return rp;
@@ -160,7 +159,7 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
       [self](listen_atom, const std::string& host, uint16_t port) -> caf::result<uint16_t> {
         // The listener runs on its own thread: it gets a copy of the settings, never this
         // actor's state.
-        auto tcp = make_connection_config(self, 0, {}, true, true);
+        auto tcp = make_connection_config(self, 0, {}, wire::role::acceptor, link_kind::tcp);
         auto listening =
             spawn_listener(self->system(), host, port, [tcp](const std::string& address) {
               auto cfg = tcp;
@@ -179,23 +178,16 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
         log::get().info("listening on {}:{}", host, listening->second);
         return listening->second;
       },
-      [self](node_up_atom, peer_info& info) {
-        self->state.handshaking.erase(info.connection_id);
+      [self](node_up_atom, peer& p) {
+        self->state.handshaking.erase(p.id);
         if (self->state.closing) {
-          self->send(info.connection, close_atom::value);
+          self->send(p.connection, close_link_atom::value);
           return;
         }
-        peer p;
-        p.id = info.connection_id;
-        p.name = info.name;
-        p.node = info.node;
-        p.process_id = info.process_id;
-        p.address = info.address;
-        auto c = self->state.children.find(info.connection_id);
+        auto c = self->state.children.find(p.id);
         p.child = c != self->state.children.end();
         if (p.child)
           c->second.joined = true;
-        p.connection = info.connection;
         self->state.peers[p.id] = p;
         auto j = self->state.joining.find(p.id);
         if (j != self->state.joining.end()) {
@@ -280,7 +272,7 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
         c->second.stopping = true;
         auto p = self->state.peers.find(id);
         if (p != self->state.peers.end())
-          self->send(p->second.connection, close_atom::value);
+          self->send(p->second.connection, close_link_atom::value);
         self->delayed_send(self, grace, kill_atom::value, id);
         schedule_reap(self);
         return rp;
@@ -299,9 +291,9 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
         st.endpoints.clear();
         st.closing = true;
         for (auto& kv : st.peers)
-          self->send(kv.second.connection, close_atom::value);
+          self->send(kv.second.connection, close_link_atom::value);
         for (auto& kv : st.handshaking)
-          self->send(kv.second, close_atom::value);
+          self->send(kv.second, close_link_atom::value);
         if (st.children.empty())
           return true;
         for (auto& kv : st.children) {

@@ -90,7 +90,9 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
         spawn_remote(type, args, rp);
         return rp;
       },
-      [this](close_atom) { shutdown(make_error(errc::shutdown, "closed by this node"), true); },
+      [this](close_link_atom) {
+        shutdown(make_error(errc::shutdown, "closed by this node"), true);
+      },
   };
 }
 
@@ -227,7 +229,7 @@ void connection_broker::on_established() {
   caf::node_id::default_data::host_id_type host{};
   const auto& host_bytes = hello.node_id().host_id();
   std::copy_n(host_bytes.begin(), std::min(host.size(), host_bytes.size()), host.begin());
-  peer_.connection_id = cfg_.connection_id;
+  peer_.id = cfg_.connection_id;
   peer_.name = hello.node_name();
   peer_.node = caf::make_node_id(hello.node_id().process_id(), host);
   peer_.process_id = hello.node_id().process_id();

@@ -89,7 +89,7 @@ private:
   std::unique_ptr<wire::handshake> handshake_;
   bool established_ = false;
   bool closing_ = false;
-  peer_info peer_;
+  peer peer_;  // id, name, node, process_id, address: known once established
   clock::time_point last_seen_;
   uint64_t heartbeat_sequence_ = 0;
   caf::actor_id last_target_id_ = 0;

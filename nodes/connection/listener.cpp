@@ -145,7 +145,7 @@ private:
 // accept loop and closes the listening socket.
 caf::behavior listener_main(caf::event_based_actor* self) {
   return {
-      [self](close_atom) { self->quit(); },
+      [self](close_listener_atom) { self->quit(); },
   };
 }
 
@@ -162,12 +162,17 @@ caf::expected<std::pair<caf::actor, uint16_t>> spawn_listener(
     return std::move(fd.error());
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
-  ::getsockname(*fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int flags = ::fcntl(*fd, F_GETFL);
+  if (::getsockname(*fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 || flags < 0
+      || ::fcntl(*fd, F_SETFD, FD_CLOEXEC) != 0 || ::fcntl(*fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    auto err = make_error(errc::connect_failed, "cannot set up the listening socket on " + host
+                                                    + ": " + std::strerror(errno));
+    ::close(*fd);
+    return err;
+  }
   auto bound_port =
       ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
                                        : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  ::fcntl(*fd, F_SETFD, FD_CLOEXEC);
-  ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) | O_NONBLOCK);
   auto listener = sys.spawn(listener_main);
   auto loop = std::make_shared<accept_loop>(sys, *fd, bound_port, std::move(make_config));
   // The only owner of the loop: its destructor stops and joins the thread.

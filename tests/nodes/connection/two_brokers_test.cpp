@@ -85,7 +85,7 @@ struct TwoBrokers : testing::Test {
   bool wait_up(caf::scoped_actor& manager, const std::string& name) {
     bool up = false;
     manager->receive(
-        [&](detail::node_up_atom, const detail::peer_info& p) {
+        [&](detail::node_up_atom, const troupe::peer& p) {
           EXPECT_EQ(p.name, name);
           up = true;
         },
