@@ -14,8 +14,9 @@
 // peer is lost, requests waiting for it fail at once with errc::node_down and monitors of its
 // actors receive down_msg. Listening on a non-loopback address needs credentials.
 //
-// The blocking member functions must not be called from inside an actor; actors use the
-// asynchronous forms (start_worker_async etc.) via request().
+// The member functions block until the node answers: do not call them from inside an actor (it
+// would hold one of the scheduler's threads). Failures come back as caf::expected errors; only
+// the queries peers() and endpoints(), which have no error to return, throw node_error.
 #pragma once
 
 #include <chrono>
@@ -152,11 +153,6 @@ public:
   /// Blocks until the connection to `p` is closed (by either side) or `timeout` passes;
   /// returns the reason, or nullopt on timeout.
   std::optional<caf::error> await_down(const peer& p, std::chrono::milliseconds timeout);
-
-  /// Internal, and leaving the public class: use detail::node_access::manager.
-  const caf::actor& manager() const noexcept {
-    return manager_;
-  }
 
   /// The path of this program, exec'd for worker processes.
   static const std::string& executable();
