@@ -60,10 +60,37 @@ CLI::Option& option_of(void* option) {
   return *static_cast<CLI::Option*>(option);
 }
 
+// The whole text is a number of T's kind, so the error names the flag and says what it expects
+// ("--workers: expects a whole number, got '1x'") rather than CLI11's "Could not convert".
+template <class T>
+CLI::Validator number_text() {
+  return CLI::Validator{[](std::string& text) -> std::string {
+                          size_t used = 0;
+                          try {
+                            if constexpr (std::is_floating_point_v<T>)
+                              std::stod(text, &used);
+                            else
+                              std::stoll(text, &used, 10);
+                          } catch (const std::out_of_range&) {
+                            return {};  // the range check or CLI11's conversion reports it
+                          } catch (const std::exception&) {
+                            used = 0;
+                          }
+                          if (used == 0 || used != text.size())
+                            return std::string{"expects "}
+                                   + (std::is_floating_point_v<T> ? "a number" : "a whole number")
+                                   + ", got '" + text + "'";
+                          return {};
+                        },
+                        ""};
+}
+
 template <class T>
 CLI::Option* add(void* app, const std::string& names, T& value, const std::string& help) {
   auto* opt = app_of(app).add_option(names, value, help);
   opt->envname(detail::env_name(opt->get_name()))->capture_default_str();
+  if constexpr (std::is_arithmetic_v<T>)
+    opt->check(number_text<T>());
   if constexpr (std::is_unsigned_v<T>)
     opt->check(detail::not_negative());
   return opt;

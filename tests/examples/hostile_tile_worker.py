@@ -59,6 +59,43 @@ def lie(mode, request):
     return tile
 
 
+# A task's argument record is a message whose fields 1..N are its arguments, and a result record
+# one whose field 1 is the result (docs/protocol.md, "Task values"): here a nested TileRequest
+# in, a nested Tile out.
+def read_varint(data, at):
+    value, shift = 0, 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def field_1(record):
+    """The bytes of field 1 (length-delimited) of a record; empty if absent."""
+    at = 0
+    while at < len(record):
+        tag, at = read_varint(record, at)
+        if tag & 7 != 2:
+            raise ValueError(f"unexpected wire type in a task record: {tag & 7}")
+        size, at = read_varint(record, at)
+        if tag >> 3 == 1:
+            return record[at:at + size]
+        at += size
+    return b""
+
+
+def as_field_1(payload):
+    size, header = len(payload), bytearray(b"\x0a")
+    while True:
+        header.append((size & 0x7F) | (0x80 if size > 0x7F else 0))
+        size >>= 7
+        if not size:
+            return bytes(header) + payload
+
+
 class LyingWorker(wire_peer.Worker):
     lies = 0
 
@@ -68,8 +105,8 @@ class LyingWorker(wire_peer.Worker):
             return
         results = wire_peer.pool_pb2.Items()
         for record in wire_peer.pool_pb2.Items.FromString(batch.args).item:
-            tile = lie(self.args.lie, tile_pb2.TileRequest.FromString(record))
-            results.item.append(tile.SerializeToString())
+            tile = lie(self.args.lie, tile_pb2.TileRequest.FromString(field_1(record)))
+            results.item.append(as_field_1(tile.SerializeToString()))
         answer = wire_peer.pool_pb2.ResultBatch(batch_id=batch.batch_id,
                                                 results=results.SerializeToString())
         self.peer.respond(env, actor, answer)
