@@ -157,15 +157,6 @@ caf::expected<uint16_t> node::listen(const std::string& host, uint16_t port) {
                        port);
 }
 
-caf::expected<peer> node::adopt(int fd, std::string address, bool acceptor, bool tcp,
-                                std::chrono::milliseconds timeout) {
-  return detail::node_access::adopt(
-      *this, fd, std::move(address),
-      {.role = acceptor ? wire::role::acceptor : wire::role::connector,
-       .kind = tcp ? detail::link_kind::tcp : detail::link_kind::own_socketpair,
-       .timeout = timeout});
-}
-
 caf::expected<peer> detail::node_access::adopt(node& n, int fd, std::string address,
                                                adopt_options opts) {
   return ask<peer>(n.sys_, n.manager_, opts.timeout, adopt_atom::value, fd, std::move(address),

@@ -125,11 +125,6 @@ public:
   caf::expected<peer> connect(const std::string& host, uint16_t port,
                               std::chrono::milliseconds timeout = 10s);
 
-  /// Internal, and leaving the public class: use detail::node_access::adopt (a socket adopted as
-  /// a private socketpair skips authentication, which is not for users' sockets).
-  caf::expected<peer> adopt(int fd, std::string address, bool acceptor, bool tcp,
-                            std::chrono::milliseconds timeout = 10s);
-
   /// The peers connected now. Throws node_error if the node's manager does not answer.
   std::vector<peer> peers() const;
 

@@ -23,6 +23,7 @@
 #include "troupe/nodes/cookie.hpp"
 #include "troupe/nodes/log.hpp"
 #include "troupe/nodes/loopback.hpp"
+#include "troupe/nodes/node_protocol.hpp"
 #include "troupe/nodes/pool/task_runner.hpp"
 
 namespace troupe {
@@ -271,7 +272,9 @@ void let_pending_writes_leave(caf::actor_system& sys) {
   caf::actor_system sys{cfg};
   node n{sys, make_node_options(cl, "worker-" + std::to_string(getpid()), {})};
   watch_signals([](int) { std::_Exit(0); });
-  auto head = n.adopt(cl.worker_fd, "head over socketpair", false, false);
+  auto head = detail::node_access::adopt(
+      n, cl.worker_fd, "head over socketpair",
+      {.role = wire::role::connector, .kind = detail::link_kind::own_socketpair});
   if (!head) {
     log::get().error("cannot join the head: {}", describe(head.error()));
     exit_worker(1);
