@@ -66,19 +66,6 @@
 
 namespace troupe {
 
-/// Thrown by future::result() when the work failed with an error that is not a standard
-/// exception (lost workers, cancellation, a remote task's exception of another type).
-class task_error : public std::runtime_error {
-public:
-  explicit task_error(caf::error err) : std::runtime_error(describe(err)), error_(std::move(err)) {}
-  const caf::error& error() const noexcept {
-    return error_;
-  }
-
-private:
-  caf::error error_;
-};
-
 /// Thrown by future::result(timeout) and as_completed's iteration when the time is up (Python's
 /// TimeoutError). The work itself is not affected.
 class timeout_error : public std::runtime_error {

@@ -3,11 +3,12 @@
 #include <caf/message.hpp>
 #include <caf/sec.hpp>
 
-// task_error is defined with the futures that throw it; see throw_error below.
-#include "troupe/actors/future.hpp"
 #include "troupe/messages/exceptions.hpp"
 
 namespace troupe {
+
+task_error::task_error(caf::error err)
+    : std::runtime_error(describe(err)), error_(std::move(err)) {}
 
 caf::error make_error(errc code, std::string context) {
   if (context.empty())

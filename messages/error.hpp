@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include <caf/atom.hpp>
@@ -37,6 +38,19 @@ struct task_failure_info {
 
 /// The parts of a make_task_failure error; nullopt for any other error.
 std::optional<task_failure_info> task_failure_of(const caf::error& err);
+
+/// Thrown by future::result() and throw_error() when the work failed with an error that is not a
+/// standard exception (lost workers, cancellation, a remote task's exception of another type).
+class task_error : public std::runtime_error {
+public:
+  explicit task_error(caf::error err);
+  const caf::error& error() const noexcept {
+    return error_;
+  }
+
+private:
+  caf::error error_;
+};
 
 /// Throws `err` as an exception: a task failure of the standard family as that same type with
 /// the same message (std::out_of_range, what() as on the worker); any other error, other
