@@ -1,62 +1,55 @@
 // pipe: the tutorial's multiprocessing.Pipe snippet: two processes talking both ways.
-// The head sends ("Hello", "World") to an actor in a worker process, which prints it and
-// answers ("Good", "Night"). A request/response pair over the socketpair replaces send/recv on
-// the two ends of the pipe.
+// p_conn, c_conn = Pipe(): the head keeps one end and hands the other to piper in a worker
+// process, which receives ("Hello", "World"), prints it, sends ("Good", "Night") and closes its
+// end. (process_request shows the actor way.)
 // Run: build/examples/pipe
 #include <iostream>
 
-#include <caf/event_based_actor.hpp>
-#include <caf/scoped_actor.hpp>
-
 #include "troupe/examples/messages.pb.h"
-#include "troupe/nodes/process.hpp"
+#include "troupe/nodes/ipc/pipe.hpp"
+#include "troupe/nodes/ipc/process.hpp"
 #include "troupe/nodes/run.hpp"
 
 using troupe::examples::Greeting;
 
-// The other end of the pipe: receive, print, send back, close.
-caf::behavior piper(caf::event_based_actor* self) {
-  return {
-      [self](const Greeting& rx) {
-        std::cout << "process in " << rx.first() << " " << rx.second() << std::endl;
-        Greeting reply;
-        reply.set_first("Good");
-        reply.set_second("Night");
-        self->quit();
-        return reply;
-      },
-  };
+Greeting pair(std::string a, std::string b) {
+  Greeting g;
+  g.set_first(std::move(a));
+  g.set_second(std::move(b));
+  return g;
+}
+
+void piper(troupe::connection<Greeting> conn) {
+  auto rx = conn.recv();
+  std::cout << "process in " << rx.first() << " " << rx.second() << std::endl;
+  conn.send(pair("Good", "Night"));
+  conn.close();
 }
 
 int main(int argc, char** argv) {
   troupe::program prog;
   prog.name = "pipe";
-  prog.description = "The head and a worker process exchange a message each way.";
-  prog.setup = [](troupe::config& cfg) {
-    cfg.add_messages<Greeting>();
-    cfg.add_actor_type("piper", piper);
-  };
+  prog.description = "The head and a worker process exchange a message each way over a pipe.";
+  prog.setup = [](troupe::config& cfg) { troupe::add_process_target(cfg, "piper", piper); };
   prog.main = [](troupe::node& node, const troupe::head_options&) {
-    auto p = troupe::process::start(node, "piper");
-    if (!p) {
-      std::cerr << "error: " << troupe::describe(p.error()) << std::endl;
+    try {
+      auto [p_conn, c_conn] = troupe::pipe<Greeting>(node.system());
+      auto p = troupe::process::start(node, piper, c_conn);
+      if (!p) {
+        std::cerr << "error: " << troupe::describe(p.error()) << std::endl;
+        return 1;
+      }
+      p_conn.send(pair("Hello", "World"));
+      auto rx = p_conn.recv(std::chrono::seconds{30});
+      std::cout << "process out " << rx.first() << " " << rx.second() << std::endl;
+      p_conn.close();
+      auto code = p->join();
+      if (!code || *code != 0)
+        return 1;
+    } catch (const std::exception& ex) {
+      std::cerr << "error: " << ex.what() << std::endl;
       return 1;
     }
-    Greeting hello;
-    hello.set_first("Hello");
-    hello.set_second("World");
-    caf::scoped_actor self{node.system()};
-    int status = 1;
-    self->request(p->actor(), std::chrono::seconds{10}, hello)
-        .receive(
-            [&](const Greeting& rx) {
-              std::cout << "process out " << rx.first() << " " << rx.second() << std::endl;
-              status = 0;
-            },
-            [&](caf::error& err) { std::cerr << "error: " << troupe::describe(err) << std::endl; });
-    auto exited = p->join();
-    if (!exited || status != 0)
-      return 1;
     std::cout << "done" << std::endl;
     return 0;
   };

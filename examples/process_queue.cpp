@@ -1,61 +1,55 @@
 // process_queue: the tutorial's multiprocessing.Queue snippet.
-// A consumer actor in a worker process prints what the head's producer puts: ("Hello",
-// "World"), ("Good", "Night"), then EndOfStream instead of None. The flow crosses the process
-// boundary with demand: the head never sends more than the consumer granted.
+// The head puts ("Hello", "World") and ("Good", "Night") on a troupe::queue that printer, in a
+// worker process, gets from; close() ends the stream where the tutorial puts None, and
+// q.next() returns nullopt after the last value. (process_stream shows the actor way.)
 // Run: build/examples/process_queue
 #include <iostream>
-#include <vector>
 
-#include <caf/actor_system.hpp>
-
-#include "troupe/actors/flow.hpp"
-#include "troupe/actors/join.hpp"
 #include "troupe/examples/messages.pb.h"
-#include "troupe/nodes/process.hpp"
+#include "troupe/nodes/ipc/process.hpp"
+#include "troupe/nodes/ipc/queue.hpp"
 #include "troupe/nodes/run.hpp"
 
-namespace flow = troupe::flow;
 using troupe::examples::Greeting;
 
-// The consumer process's target: print each pair until the end of the stream.
-caf::behavior printer(caf::event_based_actor* self) {
-  return flow::consumer<Greeting>(
-      self,
-      [](const Greeting& words) {
-        std::cout << words.first() << " " << words.second() << std::endl;
-      },
-      [](const caf::error&) {}, {.window = 2});
+Greeting pair(std::string a, std::string b) {
+  Greeting g;
+  g.set_first(std::move(a));
+  g.set_second(std::move(b));
+  return g;
+}
+
+void printer(troupe::queue<Greeting> q) {
+  while (auto v = q.next())
+    std::cout << v->first() << " " << v->second() << std::endl;
 }
 
 int main(int argc, char** argv) {
   troupe::program prog;
   prog.name = "process_queue";
-  prog.description = "A producer in the head feeds a consumer in a worker process.";
-  prog.setup = [](troupe::config& cfg) {
-    cfg.add_messages<Greeting>();
-    cfg.add_actor_type("printer", printer);
-  };
+  prog.description = "The head puts two pairs on a queue; a worker process prints them.";
+  prog.setup = [](troupe::config& cfg) { troupe::add_process_target(cfg, "printer", printer); };
   prog.main = [](troupe::node& node, const troupe::head_options&) {
-    auto p = troupe::process::start(node, "printer");
-    if (!p) {
-      std::cerr << "error: " << troupe::describe(p.error()) << std::endl;
-      return 1;
-    }
-    std::vector<std::pair<std::string, std::string>> items{{"Hello", "World"}, {"Good", "Night"}};
-    size_t next = 0;
-    auto producer = flow::spawn_producer<Greeting>(node.system(), [&]() -> std::optional<Greeting> {
-      if (next == items.size())
-        return std::nullopt;
-      Greeting words;
-      words.set_first(items[next].first);
-      words.set_second(items[next].second);
-      ++next;
-      return words;
-    });
-    flow::subscribe(producer, p->actor());
-    auto status = p->join();
-    if (!status) {
-      std::cerr << "error: " << troupe::describe(status.error()) << std::endl;
+    try {
+      troupe::queue<Greeting> q{node.system()};
+      auto p = troupe::process::start(node, printer, q);
+      if (!p) {
+        std::cerr << "error: " << troupe::describe(p.error()) << std::endl;
+        return 1;
+      }
+      q.put(pair("Hello", "World"));
+      q.put(pair("Good", "Night"));
+      q.close();
+      auto code = p->join();
+      if (!code || *code != 0) {
+        std::cerr << "error: printer "
+                  << (code ? "exited with " + std::to_string(*code)
+                           : troupe::describe(code.error()))
+                  << std::endl;
+        return 1;
+      }
+    } catch (const std::exception& ex) {
+      std::cerr << "error: " << ex.what() << std::endl;
       return 1;
     }
     std::cout << "done" << std::endl;
