@@ -283,8 +283,10 @@ caf::behavior channel(channel_actor* self, channel_config cfg) {
         }
         if (!may_park(self, st.reservers))
           return make_error(errc::too_many, "too many waiting puts from one process");
+        // Before the promise: making it takes the sender out of the current message.
+        auto node = sender_node(self);
         auto rp = self->make_response_promise<Granted>();
-        st.reservers.push_back(parked{rp, sender_node(self), false, deadline_of(req.timeout_ms())});
+        st.reservers.push_back(parked{rp, node, false, deadline_of(req.timeout_ms())});
         arm_timer(self);
         return rp;
       },
@@ -338,9 +340,9 @@ caf::behavior channel(channel_actor* self, channel_config cfg) {
         }
         if (!may_park(self, st.getters))
           return make_error(errc::too_many, "too many waiting gets from one process");
+        auto node = sender_node(self);
         auto rp = self->make_response_promise<Item>();
-        st.getters.push_back(
-            parked{rp, sender_node(self), req.peek(), deadline_of(req.timeout_ms())});
+        st.getters.push_back(parked{rp, node, req.peek(), deadline_of(req.timeout_ms())});
         arm_timer(self);
         return rp;
       },

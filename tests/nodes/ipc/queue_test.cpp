@@ -85,9 +85,7 @@ TEST_F(Queue, GetOnAnEmptyQueueTimesOut) {
   EXPECT_EQ(q.get(0ms), 7);
 }
 
-// Disabled: a put parked while the queue was full got "a Put without a granted slot" (see the
-// report); the same path passes across processes (AWorkerBlockedOnAFullQueueGoesOnAsTheHeadGets).
-TEST_F(Queue, DISABLED_AFullQueueBlocksPutUntilItsTimeoutAndAGetMakesRoom) {
+TEST_F(Queue, AFullQueueBlocksPutUntilItsTimeoutAndAGetMakesRoom) {
   queue<int64_t> q{sys, 2};
   q.put(1);
   q.put(2);
@@ -121,8 +119,7 @@ TEST_F(Queue, AnActorPutsAndGetsWithCallbacks) {
 
 // -- worker processes ---------------------------------------------------------------------------
 
-// Disabled: the same parked-put fault as above.
-TEST_F(Queue, DISABLED_AWorkerGetsWhatTheHeadPutsAndAnswersOnAnotherQueue) {
+TEST_F(Queue, AWorkerGetsWhatTheHeadPutsAndAnswersOnAnotherQueue) {
   queue<int64_t> in{sys, 4};
   queue<int64_t> out{sys, 4};
   auto p = troupe::process::start(head, double_each, in, out);
