@@ -1,20 +1,20 @@
 // process_pool: the tutorial's multiprocessing.Pool snippet, plus map.
-// apply_async(formatter, ("Hello", i), callback=print) for 100 tasks, then close() and join();
-// map returns results in input order. Tasks are functions registered by name in setup, so the
-// worker processes (this same program) can run them.
+// pool.apply_async(formatter, ("Hello", i), callback=print) with a two-argument formatter(a, b)
+// for 100 calls, then close() and join(); map returns results in input order. Tasks are
+// functions registered by name in setup, so the worker processes (this same program) run them.
 // Run: build/examples/process_pool [--workers N]
 #include <iostream>
 #include <mutex>
 #include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
 
-#include "troupe/examples/messages.pb.h"
 #include "troupe/nodes/pool/process_pool.hpp"
 #include "troupe/nodes/run.hpp"
 
-using troupe::examples::Greeting;
-
-std::string formatter(const Greeting& words) {
-  return words.first() + " " + words.second();
+std::string formatter(const std::string& a, int64_t b) {
+  return a + " " + std::to_string(b);
 }
 
 // x comes from another process (the head): a square int64_t cannot hold is an error, not
@@ -31,26 +31,22 @@ int main(int argc, char** argv) {
   prog.name = "process_pool";
   prog.description = "apply_async with a callback and map on a pool of worker processes.";
   prog.setup = [](troupe::config& cfg) {
-    cfg.add_messages<Greeting>();
     cfg.tasks().add("formatter", formatter).add("square", square);
   };
   prog.main = [](troupe::node& node, const troupe::head_options& head) {
-    std::mutex print_mutex;  // callbacks run on the pool's dispatcher, main prints too
     troupe::process_pool pool{node, {.workers = head.workers}};
     auto squares = pool.map(square, std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
     std::cout << "map:";
     for (auto x : squares)
       std::cout << " " << x;
     std::cout << std::endl;
-    for (int i = 0; i < 100; ++i) {
-      Greeting words;
-      words.set_first("Hello");
-      words.set_second(std::to_string(i));
-      pool.apply_async(formatter, words, [&](const std::string& text) {
-        std::lock_guard<std::mutex> guard{print_mutex};
-        std::cout << text << std::endl;
-      });
-    }
+    std::mutex print_mutex;  // callbacks run on the pool's callback thread, main prints too
+    auto print = [&](const std::string& text) {
+      std::lock_guard<std::mutex> guard{print_mutex};
+      std::cout << text << std::endl;
+    };
+    for (int64_t i = 0; i < 100; ++i)
+      pool.apply_async(formatter, std::tuple{"Hello", i}, print);
     pool.close();
     pool.join();  // every callback has run
     std::cout << "done" << std::endl;

@@ -80,20 +80,16 @@ double render_here(const std::vector<mandelbrot::TileRequest>& tiles, std::strin
   return seconds_since(start);
 }
 
-// Renders every tile on the pool's workers, placing bands as they complete.
+// Renders every tile on the pool's workers. Every tile is in flight at once; imap yields the
+// bands in the order of `tiles` as soon as each is there, so each is checked against the very
+// request it answers before it is placed.
 double render_on_pool(troupe::process_pool& pool, const std::vector<mandelbrot::TileRequest>& tiles,
                       std::string& image) {
   auto start = clock_type::now();
   mandelbrot::progress bar{tiles.size()};
-  auto bands = pool.imap_unordered(mandelbrot::render_tile, tiles, 1);
-  for (auto& band : troupe::as_completed(bands)) {
-    // One future per tile, in the order of `tiles`; as_completed yields references to them.
-    const auto& asked = tiles[static_cast<size_t>(&band - bands.data())];
-    auto results = band.result();
-    if (results.size() != 1)
-      throw bad_tile{"a worker returned " + std::to_string(results.size())
-                     + " tiles for one request"};
-    place(image, asked, results.front());
+  size_t next = 0;
+  for (auto& band : pool.imap(mandelbrot::render_tile, tiles, 1)) {
+    place(image, tiles[next++], band);
     bar.advance();
   }
   bar.finish();

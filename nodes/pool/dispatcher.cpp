@@ -445,6 +445,19 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
         start_ticking(self);
         return rp;
       },
+      [self](cancel_queued_atom) {
+        auto& st = self->state;
+        auto err = make_error(errc::cancelled, "cancelled by shutdown before it started");
+        std::deque<job_ptr> kept;
+        for (auto& j : st.queue) {
+          if (j->cancel())
+            fail(j, err);
+          else if (j->phase.load() == job::sent)
+            kept.push_back(j);  // started before, on a worker that died: it runs again
+        }
+        st.queue.swap(kept);
+        notify_waiters(self);
+      },
       [self](stop_accepting_atom) {
         self->state.closing = true;
         notify_waiters(self);

@@ -13,6 +13,8 @@
 //   (drain_atom)              -> vector<peer> stops accepting too; answered once nothing is
 //                                             queued or in flight, with the worker processes
 //                                             the pool started (the pool then stops them)
+//   (cancel_queued_atom)                      every submission no worker has taken yet fails
+//                                             with errc::cancelled (shutdown's cancel_futures)
 //   (terminate_atom)          -> vector<peer> fails everything pending with errc::terminated
 //   (stats_atom)              -> pool_stats
 //
@@ -45,6 +47,7 @@ namespace troupe::detail {
 using wait_workers_atom = caf::atom_constant<caf::atom("waitwork")>;
 using stop_accepting_atom = caf::atom_constant<caf::atom("stopaccept")>;
 using drain_atom = caf::atom_constant<caf::atom("pooldrain")>;
+using cancel_queued_atom = caf::atom_constant<caf::atom("cancelq")>;
 using terminate_atom = caf::atom_constant<caf::atom("terminate")>;
 using respawn_atom = caf::atom_constant<caf::atom("respawn")>;
 using pool_tick_atom = caf::atom_constant<caf::atom("pooltick")>;

@@ -69,6 +69,18 @@ void process_pool::close() {
   caf::anon_send(dispatcher_, detail::stop_accepting_atom::value);
 }
 
+void process_pool::shutdown(shutdown_options how) {
+  if (joined_)
+    return;
+  // Both from this thread, so the dispatcher sees them in this order: nothing submitted before
+  // shutdown escapes the cancellation, nothing after it is accepted.
+  if (how.cancel_futures)
+    caf::anon_send(dispatcher_, detail::cancel_queued_atom::value);
+  close();
+  if (how.wait)
+    join();
+}
+
 void process_pool::join() {
   join_within(std::nullopt);
 }
@@ -149,20 +161,17 @@ pool_stats process_pool::stats() const {
   return result;
 }
 
-std::string process_pool::task_name(const void* function) const {
+const task_registry& process_pool::tasks() const {
   const auto* cfg = dynamic_cast<const config*>(&node_.system().config());
-  const auto* entry = cfg ? cfg->tasks().find_function(function) : nullptr;
-  if (!entry)
-    throw std::invalid_argument(
-        "this function is not a registered task: add it with "
-        "cfg.tasks().add(name, function) in the program's setup");
-  return entry->name;
+  if (!cfg)
+    throw std::logic_error(
+        "the node's actor system was not configured with a troupe::config: it knows no tasks");
+  return cfg->tasks();
 }
 
 void process_pool::check_types_impl(const std::string& task, const std::type_info& arg,
                                     const std::type_info& result) const {
-  const auto* cfg = dynamic_cast<const config*>(&node_.system().config());
-  const auto* entry = cfg ? cfg->tasks().find(task) : nullptr;
+  const auto* entry = tasks().find(task);
   if (!entry)
     throw std::invalid_argument("no task named '" + task + "' is registered");
   if (entry->argument != std::type_index{arg} || entry->result != std::type_index{result})

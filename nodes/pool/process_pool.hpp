@@ -1,113 +1,105 @@
-// troupe::process_pool: the multiprocessing.Pool of troupe. Tasks (config::tasks()) run on
-// worker processes: children this pool starts over socketpairs, and nodes that join the head
-// over TCP.
+// troupe::process_pool: the multiprocessing.Pool and the ProcessPoolExecutor of troupe. Tasks
+// (config::tasks()) run on worker processes: children this pool starts over socketpairs, and
+// nodes that join the head over TCP.
 //
 //   troupe::process_pool pool{node, {.workers = 2}};
-//   std::vector<int64_t> squares = pool.map(square, inputs);        // ordered, chunked
-//   auto f = pool.apply_async(format, request, [](const std::string& s) { puts(s.c_str()); });
-//   for (auto& chunk : pool.imap_unordered(square, inputs)) ...      // as chunks complete
-//   pool.close(); pool.join();                                       // or let RAII do it
+//   auto f = pool.submit(formatter, "Hello", 1);                   // future<R>, as thread_pool
+//   std::vector<int64_t> squares = pool.map(square, inputs);       // ordered, chunked
+//   pool.apply_async(formatter, std::tuple{"Hello", 2}, print);    // print runs with the result
+//   for (auto& r : pool.imap(square, inputs)) ...                  // in order, as they come
+//   for (auto& r : pool.imap_unordered(square, inputs)) ...        // as chunks complete
+//   auto outcomes = pool.map_outcomes(square, inputs);             // one expected per item
+//   pool.shutdown();                                               // or close(); join(); or RAII
 //
 //   troupe::process_pool bounded{node, {.workers = 4, .task_timeout = 10s}};
-//   auto g = bounded.apply_async(render, tile, troupe::task_options{.timeout = 1s});
+//   auto g = bounded.submit(troupe::task_options{.timeout = 1s}, render, tile);
 //   g.result(5s);        // throws troupe::timeout_error if not done by then; the task goes on
 //   g.cancel();          // true if it had not started: it never will
 //   bounded.join(30s);   // false if work is still pending after 30 s
 //   bounded.terminate(); // now: workers killed, pending futures fail with errc::terminated
 //
+// The verbs: the Executor interface (submit, map of several inputs, shutdown) is the same as
+// thread_pool's, so switching threads for processes is a one-word change. The multiprocessing
+// verbs (apply, apply_async, map, map_async, starmap, starmap_async, imap, imap_unordered) take
+// a chunk size where Python does (0: Python's choice, inputs / (4 * workers)), and every verb
+// takes task_options. A task is named by its registered function (a function pointer), or by
+// its registered name with the result type given (map<R>("square", inputs)).
+//
+// How each verb reports failure (one way per verb): a future fails (result() throws
+// troupe::task_error, error() says why); a blocking verb (apply, map, starmap) throws task_error
+// for the first failed item in input order, after every item finished; imap's iteration throws
+// it where the failed item is reached; map_outcomes never throws for an item: each is a
+// troupe::outcome<R> (caf::expected<R>) holding its value or its own error. A task that throws
+// fails with errc::task_failed and the exception's message. Calling an unregistered function,
+// or a task with other types than it was registered with, throws std::invalid_argument.
+//
 // Dispatch is least-loaded: each worker holds a small window of batches (sized from measured
 // task and round-trip times), so long and short tasks mixed keep every worker busy; queued tiny
-// tasks are merged into one batch per round trip.
+// calls are merged into one batch per round trip. A batch that waits on a worker behind a
+// long-running one is handed back and taken by an idle worker.
 //
-// A batch that waits on a worker behind a long-running one is handed back and taken by an
-// idle worker, so one stuck task holds up nothing but itself.
-//
-// Failures: a task that throws fails its item with the exception's message (task_error); the
-// worker carries on. A worker that dies (killed, crashed, declared down by heartbeat), returns
-// malformed results, or stops answering (a batch past its deadline, see pool_options) has its
-// batches re-dispatched and is replaced; results from a worker declared dead are discarded, so
-// map still returns every result exactly once, in order. A task in flight on max_kills deaths
-// (run alone after the first) fails with errc::worker_lost naming the task. With a task
-// timeout, an item that runs longer fails with errc::task_timeout naming the task and item,
-// and its worker is killed and replaced; everything else continues.
+// Failures of workers: a worker that dies (killed, crashed, declared down by heartbeat),
+// returns malformed results, or stops answering (see pool_options) has its batches re-dispatched
+// and is replaced; results from a worker declared dead are discarded, so map still returns
+// every result exactly once, in order. A task in flight on max_kills deaths (run alone after the
+// first) fails with errc::worker_lost naming the task. With a task timeout, an item that runs
+// longer fails with errc::task_timeout naming the task and item, and its worker is replaced.
 //
 // Nothing waits forever: worker processes that keep failing at start-up fail the pool's work
 // with errc::worker_start_failed (their exit status and last stderr line); work that has had no
 // worker for worker_wait fails with errc::worker_lost; while waiting for workers to join, the
 // pool says so on the log every few seconds, with where they should connect.
 //
-// Thread-safety: every member function may be called from any non-actor thread. Callbacks and
-// done-callbacks of futures run on the pool's own callback thread, one at a time in completion
-// order: a slow one delays the callbacks after it, never dispatch; one may block on another
+// Threads: every member function may be called from any non-actor thread. Callbacks (apply_async's
+// callback and error_callback) and the done-callbacks of this pool's futures run on the pool's
+// own callback thread, one at a time in completion order, never on its dispatcher: a slow one
+// delays only the callbacks after it, never dispatch or other futures; one may block on another
 // future or call the pool.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
-#include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/expected.hpp>
 
 #include "troupe/actors/future.hpp"
-#include "troupe/messages/task_registry.hpp"
+#include "troupe/actors/shutdown_options.hpp"
 #include "troupe/nodes/node.hpp"
 #include "troupe/nodes/pool/detail/results.hpp"
+#include "troupe/nodes/pool/imap.hpp"
+#include "troupe/nodes/pool/options.hpp"
 
 namespace troupe {
 
-struct pool_options {
-  /// Worker processes to start. Default: one per core.
-  size_t workers = default_workers();
-  /// Also dispatch to nodes that join over TCP.
-  bool use_joined_workers = true;
-  /// Replace worker processes that die.
-  bool respawn = true;
-  /// A task in flight on this many worker deaths fails instead of being retried.
-  unsigned max_kills = 3;
-  /// Longest time one item may run (0, or a century and more: no limit); per call:
-  /// task_options::timeout.
-  std::chrono::milliseconds task_timeout{0};
-  /// A batch running this long is probed: its worker's runner must say, within the same
-  /// time, that it still has it (it answers while the task runs), or the worker is dropped and
-  /// the batch runs elsewhere. This catches a worker that heartbeats but stopped working.
-  std::chrono::milliseconds probe_interval{std::chrono::seconds{5}};
-  /// Start-up failures of worker processes in a row after which the pool gives up.
-  unsigned max_start_failures = 3;
-  /// Work that has had no worker (none ready, none starting) this long fails (0: wait forever).
-  std::chrono::milliseconds worker_wait{std::chrono::seconds{60}};
-
-  static size_t default_workers();
-};
-
-/// Per-call settings that override the pool's.
-struct task_options {
-  /// Longest time one item may run; 0 means no limit; unset: pool_options::task_timeout.
-  std::optional<std::chrono::milliseconds> timeout;
-};
-
-struct pool_stats {
-  size_t workers = 0;            // ready now
-  uint64_t tasks_completed = 0;  // items with a result (or a task exception)
-  uint64_t redispatched = 0;     // items sent again after their worker died
-  uint64_t respawned = 0;        // worker processes started to replace dead ones
-  uint64_t worker_deaths = 0;    // workers lost while the pool ran
-  uint64_t late_results_discarded = 0;
-  uint64_t timeouts = 0;  // items that ran past their timeout
-  uint64_t revoked = 0;   // queued batches handed back to run on an idle worker
-  uint64_t fenced = 0;    // workers dropped for silence or malformed results
-  std::map<std::string, uint64_t> items_per_worker;  // by worker node name
-};
+/// One item's outcome in map_outcomes: its value, or the caf::error it failed with (errc codes,
+/// as future::error()).
+template <class R>
+using outcome = caf::expected<R>;
 
 namespace detail {
 class callback_thread;
+
+template <class T>
+struct is_std_vector : std::false_type {};
+template <class T, class A>
+struct is_std_vector<std::vector<T, A>> : std::true_type {};
 }  // namespace detail
+
+/// The inputs of map: a std::vector of arguments.
+template <class T>
+concept pool_inputs = detail::is_std_vector<std::decay_t<T>>::value;
 
 class process_pool {
 public:
@@ -124,105 +116,173 @@ public:
   /// Throws task_error (errc::worker_start_failed) if worker processes cannot be started.
   bool wait_for_workers(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds{30});
 
-  // -- map ----------------------------------------------------------------------------------------
+  // -- the Executor interface (as thread_pool) ---------------------------------------------------
 
-  /// Applies a registered task to every input; returns the results in input order. Chunk size
-  /// 0 picks one as Python does (inputs / (4 * workers)). Throws task_error for the first
-  /// failed item (after every item finished).
-  template <class F>
-  auto map(F fn, const std::vector<task_argument_t<F>>& inputs, size_t chunksize = 0,
-           task_options call = {}) {
-    return map<task_result_t<F>>(task_name(fn), inputs, chunksize, call);
+  /// Runs fn(args...) on a worker; the future holds its result.
+  template <class F, class... Args>
+  requires(!std::is_same_v<std::decay_t<F>, task_options>) auto submit(F fn, const Args&... args) {
+    return submit(task_options{}, fn, args...);
   }
 
+  template <class F, class... Args>
+  auto submit(task_options call, F fn, const Args&... args) {
+    using R = detail::pool_result_t<F>;
+    auto task = task_name(fn);
+    return submit_one<R>(task, call,
+                         [&](std::string& out) { detail::append_call<F>(out, args...); });
+  }
+
+  /// fn(xs[i], ys[i], ...) for every i, in input order, as Python's map(fn, xs, ys): the
+  /// shortest input decides how many calls there are.
+  template <class F, pool_inputs... Inputs>
+  requires(sizeof...(Inputs) > 0) auto map(F fn, const Inputs&... inputs) {
+    using R = detail::pool_result_t<F>;
+    size_t n = std::min({inputs.size()...});
+    auto chunks = submit_many<R>(task_name(fn), n, 0, {}, [&](std::string& out, size_t i) {
+      detail::append_call<F>(out, inputs[i]...);
+    });
+    return collect<R>(chunks, n);
+  }
+
+  /// No more tasks are accepted; with wait, returns once they all finished and the workers
+  /// stopped (join()); without, at once (the destructor waits). cancel_futures: calls no worker
+  /// has taken yet fail with errc::cancelled.
+  void shutdown(shutdown_options how = {});
+
+  // -- multiprocessing.Pool ----------------------------------------------------------------------
+
+  /// fn(args...) on a worker, blocking until its result is there.
+  template <class F, class... Args>
+  auto apply(F fn, const Args&... args) {
+    return submit(fn, args...).result();
+  }
+
+  /// fn(args...) with Python's args tuple; `callback(result)` on success, `error_callback(
+  /// caf::error)` on failure, both on the pool's callback thread. The future has the result too.
+  template <class F, class... Args, class Callback, class ErrorCallback>
+  requires std::invocable<ErrorCallback&, const caf::error&>
+  auto apply_async(F fn, const std::tuple<Args...>& args, Callback callback,
+                   ErrorCallback error_callback, task_options call = {}) {
+    auto fut = std::apply([&](const Args&... xs) { return submit(call, fn, xs...); }, args);
+    fut.add_done_callback([callback, error_callback](const auto& done) {
+      if (auto err = done.error())
+        error_callback(err);
+      else
+        invoke_callback(callback, done);
+    });
+    return fut;
+  }
+
+  template <class F, class... Args, class Callback>
+  requires(!std::is_same_v<std::decay_t<Callback>, task_options>) auto apply_async(
+      F fn, const std::tuple<Args...>& args, Callback callback, task_options call = {}) {
+    return apply_async(
+        fn, args, callback, [](const caf::error&) {}, call);
+  }
+
+  template <class F, class... Args>
+  auto apply_async(F fn, const std::tuple<Args...>& args, task_options call = {}) {
+    return std::apply([&](const Args&... xs) { return submit(call, fn, xs...); }, args);
+  }
+
+  /// The one-argument form: apply_async(fn, x) is apply_async(fn, std::tuple{x}).
+  template <class F, class Arg, class... Rest>
+  requires(!detail::is_tuple<std::decay_t<Arg>>::value) auto apply_async(F fn, const Arg& arg,
+                                                                         Rest&&... rest) {
+    return apply_async(fn, std::tuple<const Arg&>{arg}, std::forward<Rest>(rest)...);
+  }
+
+  /// fn(x) for every input, in input order; chunk size 0: Python's choice.
+  template <class F, pool_inputs Inputs>
+  auto map(F fn, const Inputs& inputs, size_t chunksize, task_options call = {}) {
+    using R = detail::pool_result_t<F>;
+    return collect<R>(submit_inputs<F>(fn, inputs, chunksize, call), inputs.size());
+  }
+
+  /// map without blocking: the future holds every result in input order, or the first failure.
+  template <class F, pool_inputs Inputs>
+  auto map_async(F fn, const Inputs& inputs, size_t chunksize = 0, task_options call = {}) {
+    using R = detail::pool_result_t<F>;
+    return gather<R>(submit_inputs<F>(fn, inputs, chunksize, call), inputs.size());
+  }
+
+  /// fn(std::get<0>(t), std::get<1>(t), ...) for every tuple t, in input order.
+  template <class F, class... Args>
+  auto starmap(F fn, const std::vector<std::tuple<Args...>>& inputs, size_t chunksize = 0,
+               task_options call = {}) {
+    using R = detail::pool_result_t<F>;
+    return collect<R>(submit_tuples<F>(fn, inputs, chunksize, call), inputs.size());
+  }
+
+  template <class F, class... Args>
+  auto starmap_async(F fn, const std::vector<std::tuple<Args...>>& inputs, size_t chunksize = 0,
+                     task_options call = {}) {
+    using R = detail::pool_result_t<F>;
+    return gather<R>(submit_tuples<F>(fn, inputs, chunksize, call), inputs.size());
+  }
+
+  /// Lazy map: every chunk is submitted now; iterating yields results in input order, each as
+  /// soon as it and those before it are ready (see imap.hpp).
+  template <class F, pool_inputs Inputs>
+  auto imap(F fn, const Inputs& inputs, size_t chunksize = 1, task_options call = {}) {
+    using R = detail::pool_result_t<F>;
+    return imap_iterable<R>{submit_inputs<F>(fn, inputs, chunksize == 0 ? 1 : chunksize, call)};
+  }
+
+  /// As imap, yielding results in the order their chunks complete.
+  template <class F, pool_inputs Inputs>
+  auto imap_unordered(F fn, const Inputs& inputs, size_t chunksize = 1, task_options call = {}) {
+    using R = detail::pool_result_t<F>;
+    return imap_unordered_iterable<R>{
+        submit_inputs<F>(fn, inputs, chunksize == 0 ? 1 : chunksize, call)};
+  }
+
+  /// As map, but one outcome per item: a failed item costs no other result.
+  template <class F, pool_inputs Inputs>
+  auto map_outcomes(F fn, const Inputs& inputs, size_t chunksize = 0, task_options call = {}) {
+    using R = detail::pool_result_t<F>;
+    return outcomes_of<R>(submit_inputs<F>(fn, inputs, chunksize, call), inputs.size());
+  }
+
+  // -- by task name ------------------------------------------------------------------------------
+
+  /// map of a task named at registration, with its result type: map<int64_t>("square", xs).
   template <class R, class A>
   std::vector<R> map(const std::string& task, const std::vector<A>& inputs, size_t chunksize = 0,
                      task_options call = {}) {
     check_types<A, R>(task);
-    auto chunks = submit_chunks<A, R>(task, inputs, chunksize, call);
-    for (auto& chunk : chunks)
-      chunk.result.state()->wait();
-    std::vector<R> out;
-    out.reserve(inputs.size());
-    for (auto& chunk : chunks)
-      detail::decode_chunk<R>(task, chunk, out);
-    return out;
-  }
-
-  // -- imap_unordered -----------------------------------------------------------------------------
-
-  /// Submits like map and returns one future per chunk; iterate them with as_completed to
-  /// handle results as they arrive. Chunk size 0 means 1.
-  template <class F>
-  auto imap_unordered(F fn, const std::vector<task_argument_t<F>>& inputs, size_t chunksize = 1,
-                      task_options call = {}) {
-    return imap_unordered<task_result_t<F>>(task_name(fn), inputs, chunksize, call);
+    auto chunks =
+        submit_many<R>(task, inputs.size(), chunksize, call,
+                       [&](std::string& out, size_t i) { detail::append_by_name(out, inputs[i]); });
+    return collect<R>(chunks, inputs.size());
   }
 
   template <class R, class A>
-  std::vector<future<std::vector<R>>> imap_unordered(const std::string& task,
-                                                     const std::vector<A>& inputs,
-                                                     size_t chunksize = 1, task_options call = {}) {
+  std::vector<outcome<R>> map_outcomes(const std::string& task, const std::vector<A>& inputs,
+                                       size_t chunksize = 0, task_options call = {}) {
     check_types<A, R>(task);
-    auto chunks = submit_chunks<A, R>(task, inputs, chunksize == 0 ? 1 : chunksize, call);
-    std::vector<future<std::vector<R>>> out;
-    for (auto& chunk : chunks) {
-      auto typed = make_pending_future<std::vector<R>>();
-      typed.state()->set_canceller(detail::canceller_for(chunk.job));
-      typed.state()->set_callback_executor(callback_executor());
-      chunk.result.add_done_callback([typed, task, c = chunk](const future<detail::job_result>&) {
-        try {
-          std::vector<R> values;
-          detail::decode_chunk<R>(task, c, values);
-          typed.state()->set_value(std::move(values));
-        } catch (const task_error& e) {
-          typed.state()->set_error(e.error());
-        }
-      });
-      out.push_back(std::move(typed));
-    }
-    return out;
-  }
-
-  // -- apply_async --------------------------------------------------------------------------------
-
-  /// Runs one task asynchronously. With a callback, it is called with the result on success
-  /// (Python's callback); failures are in the future.
-  template <class F>
-  auto apply_async(F fn, const task_argument_t<F>& arg, task_options call = {}) {
-    return apply_async<task_result_t<F>>(task_name(fn), arg, call);
-  }
-
-  template <class F, class Callback,
-            class = std::enable_if_t<!std::is_same<std::decay_t<Callback>, task_options>::value>>
-  auto apply_async(F fn, const task_argument_t<F>& arg, Callback callback, task_options call = {}) {
-    auto fut = apply_async(fn, arg, call);
-    fut.add_done_callback([callback](const auto& done) {
-      if (!done.error())
-        callback(done.result());
-    });
-    return fut;
+    auto chunks =
+        submit_many<R>(task, inputs.size(), chunksize, call,
+                       [&](std::string& out, size_t i) { detail::append_by_name(out, inputs[i]); });
+    return outcomes_of<R>(chunks, inputs.size());
   }
 
   template <class R, class A>
   future<R> apply_async(const std::string& task, const A& arg, task_options call = {}) {
     check_types<A, R>(task);
-    auto fut = make_pending_future<R>();
-    auto j = std::make_shared<detail::job>();
-    j->task = task;
-    j->count = 1;
-    j->mergeable = true;
-    j->timeout = call.timeout.value_or(std::chrono::milliseconds{-1});
-    j->check = detail::parses_as<R>;
-    fut.state()->set_canceller(detail::canceller_for(j));
-    fut.state()->set_callback_executor(callback_executor());
-    items::append(j->args, arg);
-    j->done = detail::complete_one<R>(fut.state(), task);
-    submit({std::move(j)});
-    return fut;
+    return submit_one<R>(task, call, [&](std::string& out) { detail::append_by_name(out, arg); });
   }
 
-  // -- lifecycle ----------------------------------------------------------------------------------
+  template <class R, class A>
+  imap_unordered_iterable<R> imap_unordered(const std::string& task, const std::vector<A>& inputs,
+                                            size_t chunksize = 1, task_options call = {}) {
+    check_types<A, R>(task);
+    return imap_unordered_iterable<R>{submit_many<R>(
+        task, inputs.size(), chunksize == 0 ? 1 : chunksize, call,
+        [&](std::string& out, size_t i) { detail::append_by_name(out, inputs[i]); })};
+  }
+
+  // -- lifecycle ---------------------------------------------------------------------------------
 
   /// No more tasks may be submitted (they fail with errc::pool_closed).
   void close();
@@ -241,36 +301,158 @@ public:
 
   pool_stats stats() const;
 
-  /// The task name a registered function was added under; throws std::invalid_argument.
-  std::string task_name(const void* function) const;
-  template <class F>
-  std::string task_name(F* fn) const {
-    return task_name(reinterpret_cast<const void*>(fn));
+  /// The name a task (function pointer, lambda or function object) was registered under;
+  /// throws std::invalid_argument if it was not.
+  template <task_function F>
+  std::string task_name(const F& fn) const {
+    const auto* entry = tasks().find(fn);
+    if (!entry)
+      throw std::invalid_argument(
+          "this function is not a registered task: add it with cfg.tasks().add(name, function) "
+          "in the program's setup");
+    return entry->name;
   }
 
 private:
+  template <class Callback, class Future>
+  static void invoke_callback(Callback& callback, const Future& done) {
+    if constexpr (std::is_void_v<typename Future::value_type>)
+      callback();
+    else
+      callback(done.result());
+  }
+
   template <class A, class R>
   void check_types(const std::string& task) const {
     check_types_impl(task, typeid(A), typeid(R));
   }
   void check_types_impl(const std::string& task, const std::type_info& arg,
                         const std::type_info& result) const;
+  const task_registry& tasks() const;
 
   size_t auto_chunksize(size_t items) const;
 
-  template <class A, class R>
-  std::vector<detail::chunk> submit_chunks(const std::string& task, const std::vector<A>& inputs,
-                                           size_t chunksize, const task_options& call) {
-    auto chunks = detail::make_chunks<R>(
-        task, inputs.size(), chunksize == 0 ? auto_chunksize(inputs.size()) : chunksize,
-        call.timeout.value_or(std::chrono::milliseconds{-1}),
-        [&inputs](std::string& out, size_t i) { items::append(out, inputs[i]); });
+  /// One call; it may share a batch with other calls of its task.
+  template <class R, class Encode>
+  future<R> submit_one(const std::string& task, const task_options& call, Encode encode) {
+    auto fut = detail::future_access::make_pending<R>();
+    auto& state = detail::future_access::state(fut);
+    auto j = std::make_shared<detail::job>();
+    j->task = task;
+    j->count = 1;
+    j->mergeable = true;
+    j->timeout = call.timeout.value_or(std::chrono::milliseconds{-1});
+    j->check = detail::result_parses<R>;
+    encode(j->args);
+    state->set_canceller(detail::canceller_for(j));
+    state->set_callback_executor(callback_executor());
+    j->done = detail::complete_one<R>(state, task);
+    submit({std::move(j)});
+    return fut;
+  }
+
+  /// n calls in chunks; encode(out, i) appends call i.
+  template <class R, class Encode>
+  std::vector<detail::chunk> submit_many(const std::string& task, size_t n, size_t chunksize,
+                                         const task_options& call, Encode encode) {
+    auto chunks =
+        detail::make_chunks<R>(task, n, chunksize == 0 ? auto_chunksize(n) : chunksize,
+                               call.timeout.value_or(std::chrono::milliseconds{-1}), encode);
     std::vector<detail::job_ptr> jobs;
     jobs.reserve(chunks.size());
     for (auto& c : chunks)
       jobs.push_back(c.job);
     submit(std::move(jobs));
     return chunks;
+  }
+
+  template <class F, class Inputs>
+  std::vector<detail::chunk> submit_inputs(F fn, const Inputs& inputs, size_t chunksize,
+                                           const task_options& call) {
+    using R = detail::pool_result_t<F>;
+    return submit_many<R>(
+        task_name(fn), inputs.size(), chunksize, call,
+        [&](std::string& out, size_t i) { detail::append_call<F>(out, inputs[i]); });
+  }
+
+  template <class F, class... Args>
+  std::vector<detail::chunk> submit_tuples(F fn, const std::vector<std::tuple<Args...>>& inputs,
+                                           size_t chunksize, const task_options& call) {
+    using R = detail::pool_result_t<F>;
+    return submit_many<R>(
+        task_name(fn), inputs.size(), chunksize, call, [&](std::string& out, size_t i) {
+          std::apply([&](const Args&... xs) { detail::append_call<F>(out, xs...); }, inputs[i]);
+        });
+  }
+
+  /// Waits for every chunk; the results in order, or task_error for the first failed item.
+  template <class R>
+  static auto collect(const std::vector<detail::chunk>& chunks, size_t n) {
+    for (auto& c : chunks)
+      c.result.wait_for(detail::unbounded_wait);
+    if constexpr (std::is_void_v<R>) {
+      for (auto& c : chunks)
+        detail::check_chunk(c);
+    } else {
+      std::vector<R> out;
+      out.reserve(n);
+      for (auto& c : chunks)
+        detail::decode_chunk<R>(c, out);
+      return out;
+    }
+  }
+
+  template <class R>
+  static std::vector<outcome<R>> outcomes_of(const std::vector<detail::chunk>& chunks, size_t n) {
+    std::vector<outcome<R>> out;
+    out.reserve(n);
+    for (auto& c : chunks) {
+      c.result.wait_for(detail::unbounded_wait);
+      for (auto& item : detail::chunk_outcomes<R>(c))
+        out.push_back(std::move(item));
+    }
+    return out;
+  }
+
+  /// A future of every chunk's results, completed on the callback thread once all are in.
+  template <class R>
+  auto gather(std::vector<detail::chunk> chunks, size_t n) {
+    using V = std::conditional_t<std::is_void_v<R>, void, std::vector<R>>;
+    auto fut = detail::future_access::make_pending<V>();
+    auto state = detail::future_access::state(fut);
+    state->set_callback_executor(callback_executor());
+    auto shared = std::make_shared<std::vector<detail::chunk>>(std::move(chunks));
+    auto left = std::make_shared<std::atomic<size_t>>(shared->size());
+    auto complete = [state, shared, n] {
+      // The first failure in input order, found without throwing: a task's exception keeps
+      // its type in the future (fail_future), whatever type it is.
+      for (auto& c : *shared) {
+        if (auto err = detail::chunk_error(c)) {
+          detail::fail_future(*state, std::move(err));
+          return;
+        }
+      }
+      try {
+        if constexpr (std::is_void_v<R>) {
+          collect<R>(*shared, n);
+          state->set_value({});
+        } else {
+          state->set_value(collect<R>(*shared, n));
+        }
+      } catch (const task_error& e) {
+        detail::fail_future(*state, e.error());
+      }
+    };
+    if (shared->empty())
+      complete();
+    for (auto& c : *shared) {
+      detail::future_access::state(c.result)->set_callback_executor(callback_executor());
+      c.result.add_done_callback([left, complete](const auto&) {
+        if (left->fetch_sub(1) == 1)
+          complete();
+      });
+    }
+    return fut;
   }
 
   void submit(std::vector<detail::job_ptr> jobs);

@@ -446,12 +446,12 @@ TEST_F(PoolRobustness, ACallbackMayWaitForAnotherCallWithoutFreezingThePool) {
   EXPECT_EQ(sooner.result(1s), 100);
 }
 
-TEST_F(PoolRobustness, AsCompletedTakesTheTemporaryVectorOfImapUnordered) {
+TEST_F(PoolRobustness, ImapUnorderedWaitsForEachItemAtMostItsTimeout) {
   troupe::process_pool pool{head, {.workers = 2}};
   int64_t sum = 0;
-  for (auto& chunk : troupe::as_completed(pool.imap_unordered<int64_t>("square", iota(10), 3), 30s))
-    for (auto v : chunk.result())
-      sum += v;
+  auto results = pool.imap_unordered<int64_t>("square", iota(10), 3);
+  while (auto v = results.next(30s))
+    sum += *v;
   EXPECT_EQ(sum, 285);
 }
 

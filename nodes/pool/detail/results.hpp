@@ -1,49 +1,69 @@
 // The head's side of the process pool's values (not API: installed because the pool's public
-// templates need it): cutting a map's inputs into chunks of jobs, and turning what a job came
-// back with into typed results or errors.
+// templates need it): cutting a call list into chunks of jobs, and turning what a job came back
+// with into typed results or errors. A task's exception keeps its type: a failed item's error
+// is a task failure (messages/error.hpp) that throw_error rethrows as the standard exception it
+// was on the worker.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
+#include <caf/expected.hpp>
+
 #include "troupe/actors/future.hpp"
+#include "troupe/messages/detail/task_call.hpp"
 #include "troupe/messages/errc.hpp"
+#include "troupe/messages/error.hpp"
 #include "troupe/messages/items.hpp"
-#include "troupe/nodes/pool/detail/call.hpp"
+#include "troupe/messages/task_traits.hpp"
 #include "troupe/nodes/pool/detail/job.hpp"
 
 namespace troupe::detail {
 
-template <class R>
-bool parses_as(std::string_view record) {
-  return pool_codec::result_parses<R>(record);
-}
+template <class F>
+using pool_result_t = typename task_traits<std::decay_t<F>>::result;
 
-template <class R>
-R decode_one(std::string_view record) {
-  return pool_codec::decode_result<R>(record);
-}
-
-/// Fails a future with `err`.
 template <class T>
-void fail_future(future_state<T>& state, caf::error err) {
-  state.set_error(std::move(err));
+struct is_tuple : std::false_type {};
+template <class... Ts>
+struct is_tuple<std::tuple<Ts...>> : std::true_type {};
+
+/// Appends the record of a one-argument call of a task named at registration.
+template <class A>
+void append_by_name(std::string& out, const A& arg) {
+  items::append_with(out, [&](std::string& body) { encode_fields(body, arg); });
 }
 
 /// The error a failed item becomes; `index` is its position in the whole call.
 inline caf::error item_failure(const std::string& task, const task_failure& f, uint32_t index,
                                bool name_item) {
-  return make_error(errc::task_failed,
-                    "task '" + task + "' raised"
-                        + (name_item ? " on item " + std::to_string(index) : std::string{}) + ": "
-                        + f.message);
+  auto where =
+      "task '" + task + "'" + (name_item ? " (item " + std::to_string(index) + ")" : std::string{});
+  if (f.type.empty())
+    return make_error(errc::task_failed, where + " failed: " + f.message);
+  return make_task_failure(f.type, f.message, where);
 }
 
-/// A map's run of inputs sent as one job; `result` completes when the job comes back.
+/// Fails a future with `err`; a task's exception is kept, so that result() rethrows its type.
+template <class T>
+void fail_future(future_state<T>& state, caf::error err) {
+  if (!task_failure_of(err)) {
+    state.set_error(std::move(err));
+    return;
+  }
+  try {
+    throw_error(err);
+  } catch (...) {
+    state.set_exception(std::current_exception(), std::move(err));
+  }
+}
+
+/// A map's run of calls sent as one job; `result` completes when the job comes back.
 struct chunk {
   uint32_t first_index = 0;
   uint32_t count = 0;
@@ -51,8 +71,12 @@ struct chunk {
   job_ptr job;
 };
 
-/// Cuts n inputs into jobs of at most `chunksize` items (and of a size far below the frame
-/// limit); encode(args, i) appends input i's record.
+inline const job_result& chunk_result(const chunk& c) {
+  return future_access::state(c.result)->value();
+}
+
+/// Cuts n calls into jobs of at most `chunksize` items (and of a size far below the frame
+/// limit); encode(args, i) appends call i's record.
 template <class R, class Encode>
 std::vector<chunk> make_chunks(const std::string& task, size_t n, size_t chunksize,
                                std::chrono::milliseconds timeout, Encode encode) {
@@ -64,25 +88,37 @@ std::vector<chunk> make_chunks(const std::string& task, size_t n, size_t chunksi
     j->task = task;
     j->first_index = static_cast<uint32_t>(i);
     j->timeout = timeout;
-    j->check = parses_as<R>;
+    j->check = result_parses<R>;
     while (i < n && j->count < chunksize && j->args.size() < max_chunk_bytes) {
       encode(j->args, i++);
       ++j->count;
     }
-    auto fut = make_pending_future<job_result>();
-    j->done = [state = fut.state()](job_result&& r) { state->set_value(std::move(r)); };
+    auto fut = future_access::make_pending<job_result>();
+    j->done = [state = future_access::state(fut)](job_result&& r) {
+      state->set_value(std::move(r));
+    };
     chunks.push_back(chunk{j->first_index, j->count, std::move(fut), j});
   }
   return chunks;
 }
 
+/// Why a finished chunk failed: as a whole, or at its first failed item; none if it did not.
+inline caf::error chunk_error(const chunk& c) {
+  const auto& r = chunk_result(c);
+  if (r.error)
+    return r.error;
+  if (!r.failures.empty()) {
+    const auto& f = r.failures.front();
+    return item_failure(c.job->task, f, c.first_index + f.index, true);
+  }
+  return {};
+}
+
 /// Calls each(index in the call, record, failure or nullptr) for every item of a finished
-/// chunk; throws task_error if the chunk as a whole failed or its results are malformed.
+/// chunk that did not fail as a whole; throws task_error if its results are malformed.
 template <class Each>
 void for_each_item(const chunk& c, Each each) {
-  const auto& r = c.result.state()->value();
-  if (r.error)
-    throw task_error{r.error};
+  const auto& r = chunk_result(c);
   std::vector<const task_failure*> failed(c.count, nullptr);
   for (auto& f : r.failures)
     if (f.index < c.count)
@@ -99,39 +135,52 @@ void for_each_item(const chunk& c, Each each) {
     throw task_error{make_error(errc::corrupt_payload, "malformed results from a worker")};
 }
 
-/// Appends a finished chunk's results to `out`; throws task_error for its first failed item.
+/// Throws a finished chunk's first failure (throw_error: a task's exception as its own type),
+/// or task_error if its results are malformed.
+inline void check_chunk(const chunk& c) {
+  if (auto err = chunk_error(c))
+    throw_error(err);
+  for_each_item(c, [](uint32_t, std::string_view record, const task_failure*) {
+    decode_result<void>(record);
+  });
+}
+
+/// Appends a finished chunk's results to `out`; throws as check_chunk.
 template <class R>
-void decode_chunk(const std::string& task, const chunk& c, std::vector<R>& out) {
-  const auto& r = c.result.state()->value();
-  if (!r.error && !r.failures.empty()) {
-    const auto& f = r.failures.front();
-    throw task_error{item_failure(task, f, c.first_index + f.index, true)};
-  }
+void decode_chunk(const chunk& c, std::vector<R>& out) {
+  if (auto err = chunk_error(c))
+    throw_error(err);
   for_each_item(c, [&](uint32_t, std::string_view record, const task_failure*) {
-    if constexpr (!std::is_void<R>::value)
-      out.push_back(decode_one<R>(record));
+    out.push_back(decode_result<R>(record));
   });
 }
 
 /// Every item of a finished chunk as a value or its own error: a failed item, or the whole
 /// chunk's failure for each of its items, costs no other item.
 template <class R>
-std::vector<caf::expected<R>> chunk_outcomes(const std::string& task, const chunk& c) {
+std::vector<caf::expected<R>> chunk_outcomes(const chunk& c) {
   std::vector<caf::expected<R>> out;
   out.reserve(c.count);
+  if (const auto& whole = chunk_result(c).error) {
+    out.resize(c.count, caf::expected<R>{whole});
+    return out;
+  }
   try {
     for_each_item(c, [&](uint32_t index, std::string_view record, const task_failure* failed) {
       if (failed) {
-        out.emplace_back(item_failure(task, *failed, index, true));
-        return;
-      }
-      try {
-        if constexpr (std::is_void<R>::value)
-          out.emplace_back();
+        out.emplace_back(item_failure(c.job->task, *failed, index, true));
+      } else if constexpr (std::is_void_v<R>) {
+        out.emplace_back(result_parses<void>(record)
+                             ? caf::expected<void>{}
+                             : caf::expected<void>{
+                                 make_error(errc::corrupt_payload, "malformed result record")});
+      } else {
+        R value{};
+        if (decode(record, value))
+          out.emplace_back(std::move(value));
         else
-          out.emplace_back(decode_one<R>(record));
-      } catch (const task_error& e) {
-        out.emplace_back(e.error());
+          out.emplace_back(make_error(errc::corrupt_payload,
+                                      "the task's result does not parse as " + type_name<R>()));
       }
     });
   } catch (const task_error& e) {
@@ -141,7 +190,7 @@ std::vector<caf::expected<R>> chunk_outcomes(const std::string& task, const chun
   return out;
 }
 
-/// What completes a one-item job's future: its value, or why it failed.
+/// What completes a one-call job's future: its value, or why it failed.
 template <class R>
 std::function<void(job_result&&)> complete_one(std::shared_ptr<future_state<R>> state,
                                                std::string task) {
@@ -154,16 +203,18 @@ std::function<void(job_result&&)> complete_one(std::shared_ptr<future_state<R>> 
       fail_future(*state, item_failure(task, r.failures.front(), 0, false));
       return;
     }
+    std::string_view record;
+    items::read_items(r.results, [&](std::string_view rec) {
+      record = rec;
+      return false;
+    });
     try {
-      std::string_view record;
-      items::read_items(r.results, [&](std::string_view rec) {
-        record = rec;
-        return false;
-      });
-      if constexpr (std::is_void<R>::value)
+      if constexpr (std::is_void_v<R>) {
+        decode_result<void>(record);
         state->set_value({});
-      else
-        state->set_value(decode_one<R>(record));
+      } else {
+        state->set_value(decode_result<R>(record));
+      }
     } catch (const task_error& e) {
       fail_future(*state, e.error());
     }
