@@ -46,6 +46,18 @@ namespace troupe {
 
 namespace codec {
 
+/// One error naming the rule when encode or decode is given a type that is not a wire value,
+/// instead of a page of unsatisfied constraints; the callers then compile nothing more for T.
+template <class T>
+constexpr bool check_wire_value() {
+  static_assert(wire_value<T>,
+                "troupe: encode/decode take a task value, and this type is not one. Fix: use "
+                "integers, floating point, bool, std::string, std::vector<std::byte>, enums, "
+                "Protobuf messages, std::vector/array/map/unordered_map/set/optional/pair/tuple "
+                "of those, or a struct that lists its fields with TROUPE_FIELDS(type, fields...)");
+  return wire_value<T>;
+}
+
 template <class T>
 void reset(T& value) {
   if constexpr (std::is_base_of_v<google::protobuf::Message, T>)
@@ -57,44 +69,55 @@ void reset(T& value) {
 }  // namespace codec
 
 /// Appends a message whose field 1 is `value`.
-template <wire_value T>
+template <class T>
 void encode(std::string& out, const T& value) {
-  codec::write_field(out, 1, value);
+  if constexpr (codec::check_wire_value<T>())
+    codec::write_field(out, 1, value);
 }
 
-template <wire_value T>
+template <class T>
 std::string encode(const T& value) {
   std::string out;
-  encode(out, value);
+  if constexpr (codec::check_wire_value<T>())
+    codec::write_field(out, 1, value);
   return out;
 }
 
 /// Reads a message whose field 1 is a T into `value` (reset first). False if the bytes are
 /// malformed, of another shape, or past `limits`; `value` is then unspecified.
-template <wire_value T>
+template <class T>
 bool decode(std::string_view bytes, T& value, const decode_limits& limits = {}) {
-  codec::reset(value);
-  codec::reader_state st{limits};
-  return codec::read_fields(bytes, st, value);
+  if constexpr (codec::check_wire_value<T>()) {
+    codec::reset(value);
+    codec::reader_state st{limits};
+    return codec::read_fields(bytes, st, value);
+  } else {
+    return false;
+  }
 }
 
 /// Appends a message whose fields 1..N are `values` (a task's argument record).
-template <wire_value... Ts>
+template <class... Ts>
 void encode_fields(std::string& out, const Ts&... values) {
-  codec::write_fields(out, values...);
+  if constexpr ((codec::check_wire_value<Ts>() && ...))
+    codec::write_fields(out, values...);
 }
 
 /// Reads a message whose fields 1..N are the elements of `values` (reset first).
-template <wire_value... Ts>
+template <class... Ts>
 bool decode_fields(std::string_view bytes, std::tuple<Ts...>& values,
                    const decode_limits& limits = {}) {
-  codec::reader_state st{limits};
-  return std::apply(
-      [&](Ts&... fields) {
-        (codec::reset(fields), ...);
-        return codec::read_fields(bytes, st, fields...);
-      },
-      values);
+  if constexpr ((codec::check_wire_value<Ts>() && ...)) {
+    codec::reader_state st{limits};
+    return std::apply(
+        [&](Ts&... fields) {
+          (codec::reset(fields), ...);
+          return codec::read_fields(bytes, st, fields...);
+        },
+        values);
+  } else {
+    return false;
+  }
 }
 
 }  // namespace troupe

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "troupe/messages/codec/field.hpp"
@@ -18,6 +19,14 @@ struct byte_string_codec {
   static constexpr auto wire = wire_format::length_delimited;
   static constexpr bool packable = false;
 
+  /// The heap buffer `size` bytes take: a std::string keeps short ones in place and adds a NUL.
+  static size_t heap_size(size_t size) {
+    if constexpr (std::is_same_v<T, std::string>)
+      return size <= std::string{}.capacity() ? 0 : size + 1;
+    else
+      return size;
+  }
+
   static bool is_default(const T& value) {
     return value.empty();
   }
@@ -27,7 +36,8 @@ struct byte_string_codec {
   }
   static bool read(std::string_view& in, T& value, reader_state& st) {
     std::string_view bytes;
-    if (!wire_format::read_length_delimited(in, bytes) || !st.charge(bytes.size()))
+    if (!wire_format::read_length_delimited(in, bytes)
+        || !st.charge_allocation(heap_size(bytes.size())))
       return false;
     auto* first = reinterpret_cast<const typename T::value_type*>(bytes.data());
     value.assign(first, first + bytes.size());

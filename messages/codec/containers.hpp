@@ -17,6 +17,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -27,8 +29,51 @@
 
 namespace troupe::codec {
 
-/// Bytes charged per element of a node-based container, besides the element itself.
-constexpr size_t node_overhead = 4 * sizeof(void*);
+/// The links a node of std::map/set or std::unordered_* carries besides its element, at most
+/// (libstdc++'s red-black header: color, parent, left, right; a hash node: next and the hash).
+constexpr size_t node_links = 4 * sizeof(void*);
+
+/// A floating-point NaN anywhere in `key` (through pairs, tuples and ranges): it is unordered
+/// against everything, so a std::set or std::map holding one breaks its own ordering.
+template <class T>
+bool has_nan(const T& key) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return key != key;
+  } else if constexpr (requires { std::tuple_size<T>::value; }) {
+    return std::apply([](const auto&... parts) { return (has_nan(parts) || ...); }, key);
+  } else if constexpr (requires { key.begin(); } && !std::is_same_v<T, std::string>) {
+    return std::any_of(key.begin(), key.end(), [](const auto& e) { return has_nan(e); });
+  } else {
+    return false;
+  }
+}
+
+template <class C>
+concept hashed = requires(const C& c) {
+  c.bucket_size(0);
+};
+
+/// Admits a key about to be looked up: for a hash container, charges the probes its bucket
+/// costs (before the lookup walks it); for an ordered one, refuses a NaN.
+template <class C, class Key>
+bool admit_key(const C& values, const Key& key, reader_state& st) {
+  if constexpr (hashed<C>)
+    return st.probe(values.bucket_size(values.bucket(key)) + 1);
+  else
+    return !has_nan(key);
+}
+
+/// Charges one new element of a node container: its node and, for a hash container about to
+/// rehash, the larger bucket array (libstdc++ at least doubles it: charged as three times).
+template <class C>
+bool charge_node(const C& values, reader_state& st) {
+  if constexpr (hashed<C>) {
+    if (values.size() + 1 > values.max_load_factor() * values.bucket_count()
+        && !st.charge_allocation(sizeof(void*) * std::max<size_t>(3 * values.bucket_count(), 16)))
+      return false;
+  }
+  return st.charge_allocation(node_links + sizeof(typename C::value_type));
+}
 
 /// The common part of every repeated codec. `Adder` has
 ///   static bool add(C&, E&&, state&, reader_state&)   (charges and stores one element)
@@ -84,11 +129,14 @@ struct repeated_codec {
           } else {
             count = run.size() / (element::wire == wire_format::fixed64 ? 8 : 4);
           }
-          if (!st.charge(count * sizeof(E)))
-            return false;
-          // Grown geometrically: many short runs must not reallocate once each.
-          if (values.capacity() - values.size() < count)
-            values.reserve(std::max(values.size() + count, 2 * values.capacity()));
+          // Grown geometrically: many short runs must not reallocate once each. The new buffer
+          // is charged in full (the old one stays charged: both live while it moves).
+          if (values.capacity() - values.size() < count) {
+            auto capacity = std::max(values.size() + count, 2 * values.capacity());
+            if (!st.charge_allocation(capacity * sizeof(E)))
+              return false;
+            values.reserve(capacity);
+          }
           while (!run.empty()) {
             E v{};
             if (!element::read(run, v, st))
@@ -115,11 +163,17 @@ struct repeated_codec {
 
 // -- vector ---------------------------------------------------------------------------------------
 
+/// Grows the vector itself, doubling as libstdc++ does, so that each new buffer is charged in
+/// full before it is allocated.
 struct vector_adder {
   template <class C, class E>
   static bool add(C& values, E&& v, no_state&, reader_state& st) {
-    if (!st.charge(sizeof(E)))
-      return false;
+    if (values.size() == values.capacity()) {
+      auto capacity = std::max<size_t>(1, 2 * values.capacity());
+      if (!st.charge_allocation(capacity * sizeof(typename C::value_type)))
+        return false;
+      values.reserve(capacity);
+    }
     values.push_back(std::forward<E>(v));
     return true;
   }
@@ -157,7 +211,11 @@ struct field_codec<std::array<T, N>> : repeated_codec<std::array<T, N>, T, array
 struct set_adder {
   template <class C, class E>
   static bool add(C& values, E&& v, no_state&, reader_state& st) {
-    if (!st.charge(sizeof(E) + node_overhead))
+    if (!admit_key(values, v, st))
+      return false;
+    if (values.contains(v))
+      return true;
+    if (!charge_node(values, st))
       return false;
     values.insert(std::forward<E>(v));
     return true;
@@ -197,9 +255,15 @@ struct map_codec {
     V value{};
     bool ok = read_nested(
         in, st, [&](std::string_view entry) { return read_fields(entry, st, key, value); });
-    if (!ok || !st.charge(sizeof(K) + sizeof(V) + node_overhead))
+    if (!ok || !admit_key(values, key, st))
       return false;
-    values.insert_or_assign(std::move(key), std::move(value));
+    if (auto at = values.find(key); at != values.end()) {
+      at->second = std::move(value);
+      return true;
+    }
+    if (!charge_node(values, st))
+      return false;
+    values.emplace(std::move(key), std::move(value));
     return true;
   }
 };

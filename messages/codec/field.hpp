@@ -13,6 +13,7 @@
 // reader_state bounds nesting depth and the memory a decode may allocate.
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -28,11 +29,16 @@
 
 namespace troupe {
 
-/// Bounds on one decode (see codec.hpp). Depth counts nested messages; memory counts the bytes
-/// a decode allocates for container elements and strings, whatever the input claims.
+/// Bounds on one decode (see codec.hpp). Depth counts nested messages; memory counts the heap a
+/// decode allocates (every buffer a container grows into, every node, every string's buffer, each
+/// with the allocator's own overhead), whatever the input claims; hash probes count the elements
+/// an insert into an unordered container walks past, so that keys crafted to share a bucket
+/// (the hash is the user's, so collisions cannot be ruled out) cost a bounded time.
 struct decode_limits {
   uint32_t max_depth = 64;
   size_t max_memory = size_t{256} << 20;
+  /// A few probes per element that fits max_memory; a well-spread hash needs about one.
+  size_t max_hash_probes = size_t{32} << 20;
 };
 
 namespace codec {
@@ -50,7 +56,9 @@ struct field_codec;
 class reader_state {
 public:
   explicit reader_state(const decode_limits& limits)
-      : depth_left_(limits.max_depth), memory_left_(limits.max_memory) {}
+      : depth_left_(limits.max_depth),
+        memory_left_(limits.max_memory),
+        probes_left_(limits.max_hash_probes) {}
 
   /// Entering a nested message; false past the depth limit.
   bool enter() {
@@ -71,9 +79,30 @@ public:
     return true;
   }
 
+  /// Accounts for one heap allocation of `bytes` (none when 0), with the allocator's overhead.
+  bool charge_allocation(size_t bytes) {
+    return bytes == 0 || charge(heap_bytes(bytes));
+  }
+
+  /// Accounts for `probes` elements an unordered insert walks; false past the probe limit.
+  bool probe(size_t probes) {
+    if (probes > probes_left_)
+      return false;
+    probes_left_ -= probes;
+    return true;
+  }
+
+  /// What the allocator really takes for `bytes`: glibc's malloc adds a size word, rounds to 16
+  /// and never hands out less than 32; other allocators are alike within a word or two.
+  static constexpr size_t heap_bytes(size_t bytes) {
+    constexpr size_t word = sizeof(void*);
+    return std::max(4 * word, (bytes + word + 2 * word - 1) & ~(2 * word - 1));
+  }
+
 private:
   uint32_t depth_left_;
   size_t memory_left_;
+  size_t probes_left_;
 };
 
 template <class T>
