@@ -45,6 +45,11 @@
 //     shutdown(cancel_futures);
 //   - process pool: the pool's callback thread, never its dispatcher, so a callback may block,
 //     even on another future (a slow callback delays only the other callbacks).
+// A thread pool callback that blocks holds its worker: callbacks that wait on pending futures of
+// the same pool (result(), wait(), as_completed) can take all N workers, and the tasks they wait
+// for then never start (the waits end only by their timeouts, or never). Wait there on another
+// pool's futures, or chain work with a callback instead of blocking. A process pool's callbacks
+// have the same trap with that pool's futures (wait.hpp).
 //
 // Futures are cheap shared handles; copies refer to the same result and compare equal. A future
 // completes exactly once. Every member is thread-safe. A default-constructed future has no work

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include <caf/event_based_actor.hpp>
@@ -41,15 +42,21 @@ void cpu_relax() noexcept {
 }
 
 thread_local const caf::actor* this_worker = nullptr;
+// The pool whose worker the calling thread is, so that the pool can tell a call from one of its
+// own tasks (or their done-callbacks), which must not wait for the pool to finish.
+thread_local const pool_core* this_workers_pool = nullptr;
 
-// Marks the calling thread as `worker`'s for the scope (see current_pool_worker).
+// Marks the calling thread as `worker`'s, a worker of `pool`, for the scope (see
+// current_pool_worker).
 class worker_scope {
 public:
-  explicit worker_scope(const caf::actor& worker) {
+  worker_scope(const caf::actor& worker, const pool_core& pool) {
     this_worker = &worker;
+    this_workers_pool = &pool;
   }
   ~worker_scope() {
     this_worker = nullptr;
+    this_workers_pool = nullptr;
   }
   worker_scope(const worker_scope&) = delete;
   worker_scope& operator=(const worker_scope&) = delete;
@@ -124,6 +131,12 @@ public:
       task->cancel(make_error(errc::cancelled, "thread pool shut down"));
     if (finished)
       announce_finished();
+  }
+
+  /// True on the thread of one of this pool's workers: in its tasks and in the done-callbacks
+  /// they run. Waiting for the pool to finish there would wait for the calling task itself.
+  bool on_own_worker() const noexcept {
+    return this_workers_pool == this;
   }
 
   /// Blocks until the pool is closed and every accepted task has completed its future.
@@ -289,7 +302,7 @@ using worker_actor = caf::stateful_actor<worker_state>;
 // worker sends itself a run_atom to let its mailbox in).
 void run_queued_tasks(worker_actor* self, pool_core& core) {
   auto me = caf::actor_cast<caf::actor>(self);
-  worker_scope scope{me};
+  worker_scope scope{me, core};
   auto task = core.take(me, pool_core::worker_was::looking);
   for (size_t ran = 1; task != nullptr; ++ran) {
     task->run();
@@ -358,14 +371,26 @@ size_t thread_pool::default_max_workers() {
   return std::min<size_t>(32, std::max(1u, std::thread::hardware_concurrency()) + 4);
 }
 
+namespace {
+
+size_t checked_max_workers(size_t max_workers) {
+  if (max_workers == 0)
+    throw std::invalid_argument{"thread_pool: max_workers must be greater than 0"};
+  return max_workers;
+}
+
+}  // namespace
+
 thread_pool::thread_pool(caf::actor_system& sys, size_t max_workers)
-    : max_workers_(std::max<size_t>(1, max_workers)),
+    : max_workers_(checked_max_workers(max_workers)),
       core_(std::make_shared<detail::pool_core>(max_workers_)) {
   core_->set_supervisor(sys.spawn(detail::pool_supervisor, core_, max_workers_));
 }
 
 thread_pool::~thread_pool() {
-  shutdown();
+  // Destroyed by one of its own tasks (the last handle was in its captures or a done-callback):
+  // waiting would wait for that task. The pool closes and finishes on its own once drained.
+  shutdown({.wait = !core_->on_own_worker()});
 }
 
 void thread_pool::enqueue(detail::pool_task_ptr task) {
@@ -373,6 +398,12 @@ void thread_pool::enqueue(detail::pool_task_ptr task) {
 }
 
 void thread_pool::shutdown(shutdown_options options) {
+  // Checked before anything changes: the call that throws leaves the pool as it was.
+  if (options.wait && core_->on_own_worker())
+    throw std::logic_error{
+        "thread_pool::shutdown(): waiting for the pool from one of its own tasks (or a "
+        "done-callback running on its worker) would wait for that task forever; call "
+        "shutdown({.wait = false}) from a task, or shutdown() from outside the pool"};
   core_->close(options.cancel_futures);
   if (options.wait)
     core_->wait_finished();

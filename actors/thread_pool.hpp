@@ -41,7 +41,11 @@
 // still run, unless a shutdown with cancel_futures (the first or a later one) cancels them
 // (errc::cancelled, cancelled() true); shutdown with wait returns once every task that was
 // accepted has completed its future. The workers and the supervisor terminate once the last
-// task finished.
+// task finished. A task (or a done-callback on a worker) cannot wait for its own pool: there
+// shutdown() throws std::logic_error and changes nothing, as Python's "cannot join current
+// thread"; shutdown({.wait = false}) closes the pool from a task. A pool destroyed on one of its
+// own workers (its last owner was in a task's captures) closes without waiting and finishes by
+// itself once drained.
 //
 // submit(), map() and shutdown() are thread-safe. The pool's actor system must outlive it.
 #pragma once
@@ -75,9 +79,11 @@ public:
   /// Python's default: min(32, cores + 4).
   static size_t default_max_workers();
 
+  /// Throws std::invalid_argument if max_workers is 0 (Python's ValueError).
   explicit thread_pool(caf::actor_system& sys, size_t max_workers = default_max_workers());
 
-  /// Same as shutdown(): waits for every accepted task.
+  /// Same as shutdown(): waits for every accepted task, except on one of the pool's own workers
+  /// (see the header comment), where it closes the pool without waiting.
   ~thread_pool();
 
   thread_pool(const thread_pool&) = delete;
@@ -139,7 +145,9 @@ public:
     }
   }
 
-  /// Stops accepting work (see the header comment and shutdown_options).
+  /// Stops accepting work (see the header comment and shutdown_options). Throws
+  /// std::logic_error, changing nothing, if options.wait is set and the caller is one of this
+  /// pool's tasks or a done-callback running on its worker.
   void shutdown(shutdown_options options = {});
 
   size_t max_workers() const noexcept {

@@ -296,10 +296,12 @@ TEST_F(ThreadPool, MaxWorkersBoundsTheTasksRunningAtOnce) {
   EXPECT_EQ(probe.peak(), 2);
 }
 
-TEST_F(ThreadPool, ZeroMaxWorkersMeansOne) {
-  troupe::thread_pool pool{sys, 0};
-  EXPECT_EQ(pool.max_workers(), 1u);
-  auto fut = pool.submit([] { return 1; });
+TEST_F(ThreadPool, ZeroMaxWorkersIsRefused) {
+  // As Python's ValueError: a pool without workers would accept tasks and never run them.
+  EXPECT_THROW((troupe::thread_pool{sys, 0}), std::invalid_argument);
+  troupe::thread_pool one{sys, 1};
+  EXPECT_EQ(one.max_workers(), 1u);
+  auto fut = one.submit([] { return 1; });
   ASSERT_TRUE(fut.wait_for(timeout));
   EXPECT_EQ(fut.result(), 1);
 }
