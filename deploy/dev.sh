@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_dir=${BUILD_DIR:-build}
+# ccache keys on paths relative to the checkout, so another clone of the same commit (a CI
+# checkout) reuses what this one compiled.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 jobs=${JOBS:-$(nproc)}
 # What building the library and the demo needs (the build also configures the tests and
 # benchmarks, so their libraries are here too: small -dev packages).

@@ -71,9 +71,6 @@ using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
 using close_link_atom = caf::atom_constant<caf::atom("closelink")>;
 using close_listener_atom = caf::atom_constant<caf::atom("closelstn")>;
 
-/// The former name of close_link_atom, until nodes/pool/dispatcher.cpp says close_link_atom.
-using close_atom = close_link_atom;
-
 struct connection_config {
   uint64_t connection_id = 0;
   std::string address;  // for logs and peer_info

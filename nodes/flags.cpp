@@ -67,10 +67,13 @@ CLI::Validator number_text() {
   return CLI::Validator{[](std::string& text) -> std::string {
                           size_t used = 0;
                           try {
-                            if constexpr (std::is_floating_point_v<T>)
-                              std::stod(text, &used);
-                            else
+                            if constexpr (std::is_floating_point_v<T>) {
+                              // "nan" and "inf" parse, but no flag means them.
+                              if (!std::isfinite(std::stod(text, &used)))
+                                used = 0;
+                            } else {
                               std::stoll(text, &used, 10);
+                            }
                           } catch (const std::out_of_range&) {
                             return {};  // the range check or CLI11's conversion reports it
                           } catch (const std::exception&) {

@@ -35,6 +35,9 @@ struct manager_state {
   // reason, not "not connected" (a head's Goodbye can arrive before its worker asks).
   std::map<uint64_t, peer_down> departed;
   static constexpr size_t departed_kept = 256;
+  // Exit statuses of worker processes already collected, so that a stop (or a join) asked
+  // after the reap still gets the status instead of "not a worker process" (the oldest go first).
+  std::map<uint64_t, int> exited;
   std::map<uint64_t, child_process> children;  // by connection id
   std::vector<caf::actor> subscribers;
   std::vector<caf::actor> listeners;
@@ -96,6 +99,11 @@ void reap(manager_actor* self) {
       continue;
     }
     if (reap_child(i->second) == reap_step::forget) {
+      if (i->second.status) {
+        st.exited[i->first] = *i->second.status;
+        if (st.exited.size() > manager_state::departed_kept)
+          st.exited.erase(st.exited.begin());
+      }
       i = st.children.erase(i);
       continue;
     }
@@ -265,8 +273,11 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
       },
       [self](stop_atom, uint64_t id, caf::timespan grace) -> caf::result<int> {
         auto c = self->state.children.find(id);
-        if (c == self->state.children.end())
+        if (c == self->state.children.end()) {
+          if (auto gone = self->state.exited.find(id); gone != self->state.exited.end())
+            return gone->second;  // it exited and was reaped before anyone asked
           return make_error(errc::node_down, "not a worker process of this node");
+        }
         auto rp = self->make_response_promise<int>();
         c->second.exit_waiters.push_back(rp);
         c->second.stopping = true;

@@ -110,7 +110,7 @@ void fence(dispatcher_actor* self, uint64_t id, const caf::error& reason, bool b
     stop_child(self, id, std::chrono::milliseconds{500});
   } else {
     st.fenced.insert(node.name);
-    self->send(node.connection, close_atom::value);
+    self->send(node.connection, close_link_atom::value);
   }
   worker_lost(self, id, reason, blameless);
 }

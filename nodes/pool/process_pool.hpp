@@ -346,6 +346,10 @@ private:
     encode(j->args);
     state->set_canceller(detail::canceller_for(j));
     state->set_callback_executor(callback_executor());
+    j->on_start = [weak = std::weak_ptr<detail::future_state<R>>{state}] {
+      if (auto s = weak.lock())
+        s->set_running_or_notify_cancel();
+    };
     j->done = detail::complete_one<R>(state, task);
     submit({std::move(j)});
     return fut;

@@ -38,9 +38,21 @@ foreach(file IN LISTS package_files)
   endif()
 endforeach()
 
+# The README's first program, exactly as the README shows it.
+file(READ "${SOURCE_DIR}/README.md" readme)
+string(FIND "${readme}" "## A first program" at)
+string(SUBSTRING "${readme}" ${at} -1 readme)
+string(FIND "${readme}" "```cpp\n" begin)
+math(EXPR begin "${begin} + 7")
+string(SUBSTRING "${readme}" ${begin} -1 readme)
+string(FIND "${readme}" "```" end)
+string(SUBSTRING "${readme}" 0 ${end} readme_program)
+file(WRITE "${WORK_DIR}/readme_program.cpp" "${readme_program}")
+
 execute_process(COMMAND "${CMAKE_COMMAND}" -S "${SOURCE_DIR}/tests/install/consumer"
                         -B "${WORK_DIR}/build" "-DCMAKE_PREFIX_PATH=${prefix}"
                         "-DALL_HEADERS=${WORK_DIR}/all_headers.cpp"
+                        "-DREADME_PROGRAM=${WORK_DIR}/readme_program.cpp"
                 RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "configuring the consumer against the installed troupe failed (${rc})")
@@ -56,3 +68,25 @@ message(STATUS "${out}")
 if(NOT rc EQUAL 0 OR NOT out MATCHES "consumer: 43")
   message(FATAL_ERROR "the consumer failed (${rc}): ${out}")
 endif()
+
+# run_program(<name> <expected lines...>): runs a consumer program as a head with 2 worker
+# processes (itself) and checks that each expected line is in its output.
+function(run_program name)
+  execute_process(COMMAND "${WORK_DIR}/build/${name}" --workers 2 RESULT_VARIABLE rc
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 120)
+  message(STATUS "${name}:\n${out}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${name} failed (${rc}): ${out}${err}")
+  endif()
+  foreach(line IN LISTS ARGN)
+    string(FIND "${out}" "${line}\n" found)
+    if(found EQUAL -1)
+      message(FATAL_ERROR "${name} did not print '${line}': ${out}${err}")
+    endif()
+  endforeach()
+endfunction()
+
+run_program(readme_program "Ada #1" "Bo #2" "Cy #3")
+# Issue 11's acceptance program: the tutorial's two-argument task and a container task.
+run_program(python_surface "submit: Hello 1" "callback: Hello 2" "starmap: a 1 b 2"
+            "count_words: a=2 b=1")

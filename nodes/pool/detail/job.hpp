@@ -34,6 +34,9 @@ struct job {
   bool suspect = false;    // was in flight on a dead worker: runs alone from now on
   bool mergeable = false;  // may share a batch with other submissions (apply_async)
   std::function<void(job_result&&)> done;
+  /// Called once when the dispatcher first sends the job (its future is running() from then):
+  /// on the dispatcher's thread, so it only marks state, never runs user code.
+  std::function<void()> on_start;
   /// Whether one result record parses as the task's result type: a worker's reply is checked
   /// with it before anything of it is used.
   bool (*check)(std::string_view record) = nullptr;
@@ -49,7 +52,12 @@ struct job {
   /// The dispatcher takes the job; false if it was cancelled. A job sent before stays sent.
   bool claim() {
     int expected = queued;
-    return phase.compare_exchange_strong(expected, sent) || expected == sent;
+    if (phase.compare_exchange_strong(expected, sent)) {
+      if (on_start)
+        on_start();
+      return true;
+    }
+    return expected == sent;
   }
 };
 

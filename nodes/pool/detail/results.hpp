@@ -52,6 +52,10 @@ inline caf::error item_failure(const std::string& task, const task_failure& f, u
 /// Fails a future with `err`; a task's exception is kept, so that result() rethrows its type.
 template <class T>
 void fail_future(future_state<T>& state, caf::error err) {
+  if (is(err, errc::cancelled)) {  // withdrawn before it started (shutdown's cancel_futures)
+    state.set_cancelled(std::move(err));
+    return;
+  }
   if (!task_failure_of(err)) {
     state.set_error(std::move(err));
     return;

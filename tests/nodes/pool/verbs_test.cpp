@@ -211,9 +211,16 @@ TEST_F(PoolVerbs, ShutdownWithCancelFuturesFailsWhatHasNotStarted) {
   ASSERT_TRUE(pool.wait_for_workers(1));
   auto gate_path = path("gate");
   auto running = pool.submit(gate, gate_path);
+  // running() once the dispatcher has sent it to the worker (it then blocks on the gate).
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (!running.running() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(running.running());
+  EXPECT_FALSE(running.cancel());  // started: too late to withdraw
   std::vector<troupe::future<int64_t>> queued;
   for (int64_t i = 0; i < 10; ++i)
     queued.push_back(pool.submit(cube, i));
+  EXPECT_FALSE(queued.back().running());
   pool.shutdown({.wait = false, .cancel_futures = true});
   open(gate_path);
   EXPECT_EQ(running.result(30s), gate_path);
@@ -222,6 +229,7 @@ TEST_F(PoolVerbs, ShutdownWithCancelFuturesFailsWhatHasNotStarted) {
     ASSERT_TRUE(f.wait_for(30s));
     if (f.error()) {
       EXPECT_TRUE(troupe::is(f.error(), errc::cancelled)) << troupe::describe(f.error());
+      EXPECT_TRUE(f.cancelled());
       ++cancelled;
     }
   }
