@@ -15,12 +15,7 @@ using namespace std::chrono_literals;
 
 troupe::test::subprocess run_head(const std::vector<std::string>& args,
                                   const std::vector<std::string>& env = {}) {
-  std::vector<std::string> argv{"/usr/bin/env"};
-  argv.insert(argv.end(), env.begin(), env.end());
-  argv.push_back(troupe::test::self_path());
-  argv.push_back("head-for-test");
-  argv.insert(argv.end(), args.begin(), args.end());
-  return troupe::test::start(argv);
+  return troupe::test::start_test_head(args, env);
 }
 
 std::string last_line(const std::string& output) {

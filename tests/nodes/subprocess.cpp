@@ -117,4 +117,14 @@ bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
   return true;
 }
 
+subprocess start_test_head(const std::vector<std::string>& args,
+                           const std::vector<std::string>& env) {
+  std::vector<std::string> argv{"/usr/bin/env"};
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.push_back(self_path());
+  argv.push_back("head-for-test");
+  argv.insert(argv.end(), args.begin(), args.end());
+  return start(argv);
+}
+
 }  // namespace troupe::test

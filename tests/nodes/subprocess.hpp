@@ -40,6 +40,11 @@ subprocess start(const std::vector<std::string>& args);
 /// The path of the running test binary.
 std::string self_path();
 
+/// Starts this test binary as a head ("head-for-test", tests/nodes/test_program.cpp) with `args`,
+/// and `env` (VAR=value each) added to its environment.
+subprocess start_test_head(const std::vector<std::string>& args,
+                           const std::vector<std::string>& env = {});
+
 /// True if pid exists and is not a zombie.
 bool running(pid_t pid);
 
