@@ -15,17 +15,17 @@ build_dir=${BUILD_DIR:-build}
 # checkout) reuses what this one compiled.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 jobs=${JOBS:-$(nproc)}
-# What building the library and the demo needs (the build also configures the tests and
-# benchmarks, so their libraries are here too: small -dev packages).
+# What building the library and the demo needs.
 build_packages=(
   cmake g++ make ccache pkg-config git ca-certificates
   libcaf-dev libprotobuf-dev protobuf-compiler libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev libpng-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
 )
-# What the tests need besides: the Python wire peer, the fuzzers (clang), CI's format check,
-# the containers.
+# What the tests and benchmarks need besides (a build with them configured): GoogleTest, Google
+# Benchmark, Python (the output checks and the wire peer), the fuzzers (clang), CI's format
+# check, the containers.
 test_packages=(
+  libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-protobuf
   clang libclang-rt-14-dev clang-format
   podman runc podman-compose netavark aardvark-dns catatonit debootstrap iproute2 procps openssl
@@ -51,8 +51,9 @@ configure() {
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
 }
 
+# Tests and benchmarks on unless the arguments say otherwise (a demo build turned them off).
 build() {
-  configure "$@"
+  configure -DTROUPE_BUILD_TESTS=ON -DTROUPE_BUILD_BENCH=ON "$@"
   cmake --build "$build_dir" -j "$jobs"
 }
 
@@ -62,7 +63,7 @@ case $command in
   demo)
     # Only the demo and the library: a newcomer's first command stays short.
     install_packages "${build_packages[@]}"
-    configure
+    configure -DTROUPE_BUILD_TESTS=OFF -DTROUPE_BUILD_BENCH=OFF
     cmake --build "$build_dir" -j "$jobs" --target mandelbrot
     "$build_dir/examples/mandelbrot" --compare --out mandelbrot.png "$@"
     ;;
@@ -72,8 +73,8 @@ case $command in
     ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" "$@"
     ;;
   bench)
-    install_packages "${build_packages[@]}" "${bench_packages[@]}"
-    configure
+    install_packages "${build_packages[@]}" "${test_packages[@]}" "${bench_packages[@]}"
+    configure -DTROUPE_BUILD_TESTS=ON -DTROUPE_BUILD_BENCH=ON
     cmake --build "$build_dir" -j "$jobs" --target bench_programs
     # run.py's chart needs Debian's python3-matplotlib, installed for /usr/bin/python3.
     if [[ $# -eq 0 ]]; then
@@ -82,7 +83,7 @@ case $command in
     /usr/bin/python3 bench/run.py --build-dir "$build_dir" "$@"
     ;;
   build)
-    install_packages "${build_packages[@]}"
+    install_packages "${build_packages[@]}" "${test_packages[@]}"
     build "$@"
     ;;
   deps)
