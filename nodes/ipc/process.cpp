@@ -54,6 +54,7 @@ struct process_core {
   bool done = false;        // the watcher finished
   bool stopping = false;    // the watcher asked the worker to exit
   bool target_failed = false;
+  bool actor_target = false;  // started from an actor type: join also watches the actor itself
 
   ~process_core() {
     if (pidfd >= 0)
@@ -158,8 +159,10 @@ caf::behavior supervise_actor(caf::event_based_actor* self, std::shared_ptr<proc
                               caf::actor target) {
   self->monitor(target);
   self->set_down_handler([self, core](caf::down_msg& msg) {
-    if (!lost_with_its_process(msg.reason))
-      core->target_done(!exited_normally(msg.reason));
+    // Always tell the watcher: a target that ended before this monitor reached the worker comes
+    // back as down with the link's reason (node_down), and a lost process is read from its
+    // pidfd anyway. Only an abnormal exit of a target that ran counts as its failure.
+    core->target_done(!exited_normally(msg.reason) && !lost_with_its_process(msg.reason));
     self->quit();
   });
   return {[](tick_atom) {}};
@@ -221,6 +224,7 @@ caf::expected<process> process::start(node& n, const std::string& actor_type, ca
   if (!actor)
     return std::move(actor.error());  // p stops the worker
   (*core)->actor = *actor;
+  (*core)->actor_target = true;
   n.system().spawn(ipc::supervise_actor, *core, *actor);
   return p;
 }
@@ -265,6 +269,20 @@ uint32_t process::pid() const noexcept {
 }
 
 caf::expected<int> process::join(std::chrono::milliseconds timeout) {
+  if (core_->actor_target) {
+    // As well as the supervisor's monitor (which may not hear of a target that ended before the
+    // monitor reached the worker), wait for the actor itself here, as a join always has.
+    bool forever = timeout == std::chrono::milliseconds::max();
+    auto start = std::chrono::steady_clock::now();
+    auto wait = forever ? std::chrono::milliseconds{std::chrono::hours{24 * 365}} : timeout;
+    if (auto reason = join_for(core_->owner->system(), core_->actor, wait))
+      core_->target_done(!exited_normally(*reason) && !ipc::lost_with_its_process(*reason));
+    if (!forever)
+      timeout = std::max(std::chrono::milliseconds{0},
+                         timeout
+                             - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - start));
+  }
   std::unique_lock<std::mutex> guard{core_->mtx};
   auto over = [this] { return core_->done; };
   if (timeout == std::chrono::milliseconds::max())
