@@ -25,13 +25,16 @@
 // takes task_options. A task is named by its registered function (a function pointer), or by
 // its registered name with the result type given (map<R>("square", inputs)).
 //
-// How each verb reports failure (one way per verb): a future fails (result() throws
-// troupe::task_error, error() says why); a blocking verb (apply, map, starmap) throws task_error
-// for the first failed item in input order, after every item finished; imap's iteration throws
-// it where the failed item is reached; map_outcomes never throws for an item: each is a
-// troupe::outcome<R> (caf::expected<R>) holding its value or its own error. A task that throws
-// fails with errc::task_failed and the exception's message. Calling an unregistered function,
-// or a task with other types than it was registered with, throws std::invalid_argument.
+// How each verb reports failure (one way per verb): a future fails (result() throws, error()
+// says why); a blocking verb (apply, map, starmap) throws for the first failed item in input
+// order, after every item finished; imap's iteration throws where the failed item is reached;
+// map_outcomes never throws for an item: each is a troupe::outcome<R> (caf::expected<R>)
+// holding its value or its own error. What is thrown: a task's exception of the standard family
+// (std::invalid_argument, std::out_of_range, ...) as that type with the worker's message;
+// anything else (another exception type, a lost worker, a closed pool) as troupe::task_error.
+// A task that throws fails with errc::task_failed, its exception's type and message. Calling
+// an unregistered function, or a task with other types than it was registered with, throws
+// std::invalid_argument.
 //
 // Dispatch is least-loaded: each worker holds a small window of batches (sized from measured
 // task and round-trip times), so long and short tasks mixed keep every worker busy; queued tiny
