@@ -24,6 +24,7 @@
 
 #include "sync.hpp"
 #include "troupe/actors/detail/current_pool_worker.hpp"
+#include "troupe/actors/join.hpp"
 #include "troupe/actors/thread_pool.hpp"
 #include "troupe/messages/config.hpp"
 
@@ -37,11 +38,7 @@ class ThreadPool : public testing::Test {
 protected:
   /// True once `worker` has terminated; waits at most the timeout.
   bool terminated(const caf::actor& worker) {
-    caf::scoped_actor self{sys};
-    self->monitor(worker);
-    bool down = false;
-    self->receive([&](const caf::down_msg&) { down = true; }, caf::after(timeout) >> [] {});
-    return down;
+    return troupe::join_for(sys, worker, timeout).has_value();
   }
 
   troupe::config cfg;
