@@ -113,9 +113,8 @@ TEST_F(ThreadPoolSelfShutdown, ShutdownWithoutWaitFromItsOwnTaskClosesThePool) {
   gate release;
   // One worker: the second task is queued behind the first, which closes the pool.
   auto closer = pool.submit([&pool, &release] {
-    auto outcome = try_shutdown(pool, {.wait = false});
-    release.pass();
-    return outcome;
+    release.pass();  // the second task is queued before the pool closes
+    return try_shutdown(pool, {.wait = false});
   });
   auto queued = pool.submit([] { return 7; });
   release.open();
