@@ -185,8 +185,15 @@ public:
   /// Calls f(*this) once the future is done (see the header comment for the thread).
   template <class F>
   void add_done_callback(F f) const {
-    auto self = *this;
-    checked_state().on_done([self, f = std::move(f)]() mutable { f(self); });
+    // The callback holds the state weakly: a strong reference would make a future that never
+    // completes own itself through its own callback, and it would never be freed. The state
+    // keeps itself alive while it runs its callbacks (future_state::finish).
+    checked_state().on_done([weak = std::weak_ptr{state_}, f = std::move(f)]() mutable {
+      if (auto state = weak.lock()) {
+        future done{std::move(state)};
+        f(done);
+      }
+    });
   }
 
   /// True if both refer to the same work.

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <type_traits>
@@ -47,7 +48,7 @@ template <class T>
 using stored_t = std::conditional_t<std::is_void<T>::value, std::monostate, T>;
 
 template <class T>
-class future_state {
+class future_state : public std::enable_shared_from_this<future_state<T>> {
 public:
   using callback = std::function<void()>;
 
@@ -199,6 +200,9 @@ private:
   bool finish(Assign assign) {
     std::vector<callback> callbacks;
     callback_executor executor;
+    // Callbacks hold the state weakly (future::add_done_callback): this keeps it alive until
+    // they have run, here or on the executor's thread.
+    auto keep_alive = this->weak_from_this().lock();
     {
       std::lock_guard<std::mutex> guard{mtx_};
       if (!assign())
@@ -210,7 +214,7 @@ private:
     }
     cv_.notify_all();
     if (executor && !callbacks.empty()) {
-      executor([callbacks = std::move(callbacks)]() mutable {
+      executor([keep_alive = std::move(keep_alive), callbacks = std::move(callbacks)]() mutable {
         for (auto& f : callbacks)
           invoke_callback(f);
       });

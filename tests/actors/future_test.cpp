@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -133,6 +135,42 @@ TEST(Future, CallbackAddedAfterCompletionRunsAtOnceInTheCallersThread) {
   });
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(ran_in, std::this_thread::get_id());
+}
+
+// A future nobody completes and nobody holds is freed with its callbacks: the callback does not
+// own the future it is registered on (it did, and such a pair leaked).
+TEST(Future, APendingFutureWithACallbackIsFreedWhenTheLastHandleGoes) {
+  auto fut = pending<int>();
+  auto resource = std::make_shared<int>(7);
+  std::weak_ptr<int> watch_resource = resource;
+  std::weak_ptr watch_state = state(fut);
+  fut.add_done_callback([resource = std::move(resource)](const troupe::future<int>&) {});
+  fut = {};
+  EXPECT_TRUE(watch_state.expired());
+  EXPECT_TRUE(watch_resource.expired()) << "the callback was freed with its future";
+}
+
+// A callback handed to an executor runs after the completing call returned, possibly when no
+// handle of the future is left: it still gets the completed future.
+TEST(Future, ACallbackRunByAnExecutorOutlivesTheLastHandle) {
+  auto fut = pending<int>();
+  std::function<void()> later;
+  state(fut)->set_callback_executor(
+      [&later](std::function<void()> run) { later = std::move(run); });
+  int seen = 0;
+  fut.add_done_callback([&seen](const troupe::future<int>& done) { seen = done.result(); });
+  std::weak_ptr watch_state = state(fut);
+  {
+    auto producer = state(fut);
+    fut = {};
+    producer->set_value(9);
+  }
+  ASSERT_TRUE(later) << "completion handed the callbacks to the executor";
+  EXPECT_FALSE(watch_state.expired()) << "the pending run keeps the state";
+  later();
+  EXPECT_EQ(seen, 9);
+  later = nullptr;
+  EXPECT_TRUE(watch_state.expired());
 }
 
 // A callback that throws must not keep later callbacks (e.g. as_completed's) from running.
