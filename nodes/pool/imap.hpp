@@ -9,7 +9,9 @@
 // begin(): the task's exception as its own type (std::out_of_range, ...), else task_error;
 // the other items are not lost (call next() again after catching it).
 // next(timeout) throws troupe::timeout_error if nothing is ready in time (the work goes on).
-// The object may be moved, not copied; one thread iterates it at a time.
+// Dropping the object before the end (a `break` out of the loop) withdraws the chunks still
+// queued in the head; chunks already sent to a worker run to their end, and their results are
+// dropped. The object may be moved, not copied; one thread iterates it at a time.
 #pragma once
 
 #include <chrono>
@@ -21,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "troupe/nodes/pool/detail/results.hpp"
@@ -39,6 +42,25 @@ public:
       for (size_t k = 0; k < chunks_.size(); ++k)
         chunks_[k].result.add_done_callback(
             [done = completed_, k](const future<detail::job_result>&) { done->push(k); });
+  }
+
+  imap_results(imap_results&&) noexcept = default;
+  imap_results& operator=(imap_results&& other) noexcept {
+    if (this != &other) {
+      withdraw_queued();
+      chunks_ = std::exchange(other.chunks_, {});
+      completed_ = std::move(other.completed_);
+      taken_ = other.taken_;
+      buffer_ = std::move(other.buffer_);
+    }
+    return *this;
+  }
+  imap_results(const imap_results&) = delete;
+  imap_results& operator=(const imap_results&) = delete;
+
+  /// Nobody can take the results of what is still queued: it is withdrawn, not run.
+  ~imap_results() {
+    withdraw_queued();
   }
 
   /// The next result, waiting at most `timeout`; nothing after the last one. Throws task_error
@@ -118,6 +140,12 @@ public:
   }
 
 private:
+  void withdraw_queued() noexcept {
+    for (auto& c : chunks_)
+      if (c.job)
+        c.job->cancel();  // only a job still queued: one sent stays sent
+  }
+
   // Chunks in the order they completed (imap_unordered), filled by their futures' callbacks.
   struct completions {
     std::mutex mtx;

@@ -176,6 +176,26 @@ TEST_F(PoolVerbs, ImapThrowsAtAFailedItemAndGoesOnAfterIt) {
   EXPECT_EQ(results.next(30s), 2744);
 }
 
+// Leaving an imap loop early withdraws what is still queued in the head: of 200 items held at
+// one gate, only those already sent to the worker (at most its window of 32 batches) still run.
+TEST_F(PoolVerbs, BreakingOutOfImapWithdrawsTheItemsStillQueued) {
+  troupe::process_pool pool{head, {.workers = 1}};
+  auto first = path("first");
+  auto held = path("held");
+  open(first);
+  std::vector<std::string> gates(200, held);
+  gates.front() = first;
+  for (auto& passed : pool.imap(gate, gates)) {
+    EXPECT_EQ(passed, first);
+    break;
+  }
+  open(held);
+  pool.shutdown();  // waits for what the worker holds
+  auto completed = pool.stats().tasks_completed;
+  EXPECT_GE(completed, 1u);
+  EXPECT_LE(completed, 1u + 32u) << "queued items ran after the loop was left";
+}
+
 TEST_F(PoolVerbs, MapOutcomesKeepsEveryGoodResultNextToTheBadOne) {
   troupe::process_pool pool{head, {.workers = 2}};
   auto outcomes = pool.map_outcomes(cube, iota(20), 3);
