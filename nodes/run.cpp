@@ -139,6 +139,25 @@ void ignore_environment(CLI::App& app) {
     opt->envname("");
 }
 
+// A bad value read from the environment is reported with the variable's name: the user did
+// not type that flag, and may not know the variable is set.
+std::string with_its_source(CLI::App& app, int argc, char** argv, std::string error) {
+  for (auto* opt : app.get_options()) {
+    const auto& env = opt->get_envname();
+    auto name = opt->get_name();
+    if (env.empty() || !std::getenv(env.c_str()) || error.find(name + ":") == std::string::npos)
+      continue;
+    bool typed = false;
+    for (int i = 1; i < argc; ++i) {
+      std::string_view arg{argv[i]};
+      typed |= arg == name || (arg.starts_with(name) && arg[name.size()] == '=');
+    }
+    if (!typed)
+      return error + " (from " + env + " in the environment)";
+  }
+  return error;
+}
+
 caf::expected<std::string> read_secret(const std::string& path) {
   std::string secret;
   if (!path.empty()) {
@@ -261,6 +280,18 @@ void let_pending_writes_leave(caf::actor_system& sys) {
   finished.wait_for(std::chrono::seconds{1});
 }
 
+// A child ended by SIGTERM or SIGINT dies of that signal, so that its parent reads what
+// happened (process::exitcode() is -15 after terminate(), as in Python).
+[[noreturn]] void die_of(int sig) {
+  signal(sig, SIG_DFL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  raise(sig);
+  std::_Exit(128 + sig);  // not delivered (PID 1 ignores it): the shell's code for the signal
+}
+
 // A worker started by a head: serve over the inherited socket until the head goes away.
 [[noreturn]] void run_child_worker(const program& prog, const command_line& cl) {
   // Die with the head, even if it is SIGKILLed (EOF on the socket covers the rest).
@@ -271,7 +302,7 @@ void let_pending_writes_leave(caf::actor_system& sys) {
   prepare(cfg, prog, true);
   caf::actor_system sys{cfg};
   node n{sys, make_node_options(cl, "worker-" + std::to_string(getpid()), {})};
-  watch_signals([](int) { std::_Exit(0); });
+  watch_signals(die_of);
   auto head = detail::node_access::adopt(
       n, cl.worker_fd, "head over socketpair",
       {.role = wire::role::connector, .kind = detail::link_kind::own_socketpair});
@@ -426,7 +457,7 @@ int run(int argc, char** argv, const program& prog) {
   } catch (const CLI::ParseError& e) {
     // The usage first, the error last: the last line is what a head reports when a worker
     // process it started fails here.
-    std::cerr << app.help() << "\nerror: " << e.what() << "\n";
+    std::cerr << app.help() << "\nerror: " << with_its_source(app, argc, argv, e.what()) << "\n";
     return 2;
   }
   if (auto problem = check_combination(cl); !problem.empty()) {

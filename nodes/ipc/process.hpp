@@ -12,10 +12,9 @@
 // terminates.
 //
 // exitcode() is empty while the process runs; then its exit status, or minus the signal that
-// ended it (-9 after kill()), as in Python; 1 if the target threw (or the actor failed). A
-// troupe worker ends on SIGTERM (terminate()) by exiting with status 0, its runtime's clean
-// exit. A status the node reports as 128 + N is read as signal N when the exact status was
-// reaped by the node first (rare: the process's own watcher normally reads it first).
+// ended it (-9 after kill(), -15 after terminate()), as in Python; 1 if the target threw (or
+// the actor failed). A status the node reports as 128 + N is read as signal N when the exact
+// status was reaped by the node first (rare: the process's own watcher normally reads it first).
 //
 // Each process has one watcher thread, which notices its exit (a pidfd, Linux 5.3 or newer).
 // A process handle must not outlive its node. Destroying a handle whose process still runs

@@ -16,8 +16,9 @@
 // End of stream is close(), not a sentinel: after close() puts are refused (closed_error) and
 // gets take the values still queued; then get() throws troupe::closed_error and next() returns
 // nullopt. If a worker process holding the queue is lost (killed, crashed), the queue is broken:
-// put throws troupe::peer_lost_error at once, get after the values still queued. Values a
-// worker process puts must decode as T, or its put fails and the queue is unchanged.
+// put throws troupe::peer_lost_error at once, get after the values still queued. A process
+// holds the queue once it is given it, used or not: nobody can tell what it would still have put.
+// Values a worker process puts must decode as T, or its put fails and the queue is unchanged.
 //
 // Thread-safe; the blocking calls are for plain threads (never inside an actor: actors use
 // async_put / async_get, whose callbacks run in the actor). T is any value troupe's codec

@@ -124,7 +124,7 @@ caf::behavior runner(runner_actor* self) {
           return;
         auto& slot = self->state.slots[attach.slot()];
         slot.value_type = attach.value_type();
-        slot.ends[attach.end()] = channel_ref{&self->system(), channel, attach.maxsize()};
+        slot.ends[attach.end()] = channel_ref{&self->system(), channel, attach.maxsize(), nullptr};
       },
       [self](const Run& run) -> caf::result<Finished> {
         if (self->state.running)

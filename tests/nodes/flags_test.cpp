@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <string>
 #include <vector>
@@ -67,11 +68,24 @@ TEST(Flags, OutOfRangeValuesAreUsageErrorsNamingTheFlag) {
   }
 }
 
-TEST(Flags, BadValuesFromTheEnvironmentAreUsageErrorsToo) {
-  expect_usage_error({}, "--max-frame-size", {"TROUPE_MAX_FRAME_SIZE=10"});
-  expect_usage_error({}, "--heartbeat-interval-ms", {"TROUPE_HEARTBEAT_INTERVAL_MS=-1"});
-  expect_usage_error({}, "--heartbeat-timeout-ms", {"TROUPE_HEARTBEAT_TIMEOUT_MS=zzz"});
-  expect_usage_error({}, "--workers", {"TROUPE_WORKERS=zzz"});
+// The message names the flag and the variable the value came from: the user typed neither.
+TEST(Flags, BadValuesFromTheEnvironmentAreUsageErrorsNamingTheVariable) {
+  const std::vector<std::array<std::string, 3>> bad = {
+      {"--max-frame-size", "TROUPE_MAX_FRAME_SIZE", "10"},
+      {"--heartbeat-interval-ms", "TROUPE_HEARTBEAT_INTERVAL_MS", "-1"},
+      {"--heartbeat-timeout-ms", "TROUPE_HEARTBEAT_TIMEOUT_MS", "zzz"},
+      {"--workers", "TROUPE_WORKERS", "zzz"},
+  };
+  for (const auto& [flag, var, value] : bad) {
+    SCOPED_TRACE(var + "=" + value);
+    expect_usage_error({}, flag + ": ", {var + "=" + value});
+    expect_usage_error({}, "(from " + var + " in the environment)", {var + "=" + value});
+  }
+  // Typed on the command line, the bad value is the flag's own: no variable is blamed.
+  auto head = run_head({"--workers", "zzz"}, {"TROUPE_WORKERS=2"});
+  ASSERT_TRUE(head.wait(30s).has_value()) << head.output;
+  EXPECT_EQ(head.output.find("TROUPE_WORKERS in the environment"), std::string::npos)
+      << head.output;
 }
 
 TEST(Flags, AHeartbeatIntervalNotBelowTheTimeoutIsRefused) {

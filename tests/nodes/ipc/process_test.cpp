@@ -77,15 +77,14 @@ TEST_F(Process, JoinTimesOutWhileTheTargetRunsAndKillEndsItWithMinusNine) {
   p->kill();  // after the exit: nothing happens
 }
 
-TEST_F(Process, TerminateEndsTheProcessCleanly) {
+TEST_F(Process, TerminateEndsTheProcessWithSigterm) {
   queue<int64_t> gate{sys};
   auto p = troupe::process::start(head, wait_for, gate);
   ASSERT_TRUE(p) << troupe::describe(p.error());
   p->terminate();
   auto code = p->join(10s);
   ASSERT_TRUE(code) << troupe::describe(code.error());
-  // troupe's runtime exits with 0 on SIGTERM (process.hpp).
-  EXPECT_EQ(*code, 0);
+  EXPECT_EQ(*code, -SIGTERM);  // as Python's Process.terminate()
   EXPECT_FALSE(p->is_alive());
 }
 
