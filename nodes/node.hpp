@@ -52,6 +52,9 @@ struct node_options {
   std::chrono::milliseconds heartbeat_interval = 500ms;
   std::chrono::milliseconds heartbeat_timeout = 3000ms;  // silent longer: declared down
   std::chrono::milliseconds handshake_timeout = 5000ms;
+  // A child this node started must complete its handshake within this: its bound includes
+  // starting the process, which a loaded machine does slowly (5 s was seen to run out).
+  std::chrono::milliseconds child_start_timeout = 30000ms;
   // What peers can make this node hold (docs/protocol.md, "Limits"):
   size_t max_connections = 256;  // links open at once; TCP connections beyond are refused
   size_t partial_frame_budget = 64 * 1024 * 1024;     // bytes of unfinished frames, all links

@@ -67,7 +67,7 @@ connection_config make_connection_config(manager_actor* self, uint64_t id, std::
   if (tcp)
     cfg.tls = st.tls;
   cfg.handshake.max_frame_size = static_cast<uint32_t>(st.opts.max_frame_size);
-  cfg.handshake_timeout = st.opts.handshake_timeout;
+  cfg.handshake_timeout = tcp ? st.opts.handshake_timeout : st.opts.child_start_timeout;
   cfg.heartbeat_interval = st.opts.heartbeat_interval;
   cfg.heartbeat_timeout = st.opts.heartbeat_timeout;
   cfg.frame_timeout = st.opts.frame_timeout;
