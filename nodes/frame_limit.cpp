@@ -49,7 +49,7 @@ size_t frame_limit(const caf::actor_system& sys) {
 
 std::string describe_too_large(size_t bytes, size_t max_frame_size, const std::string& what) {
   return what + " (" + std::to_string(bytes)
-         + " bytes encoded) cannot cross to another process: " + "a frame carries at most "
+         + " bytes encoded) cannot cross to another process: a frame carries at most "
          + std::to_string(max_value_size(max_frame_size)) + " bytes of values (max_frame_size "
          + std::to_string(max_frame_size) + " less " + std::to_string(frame_allowance)
          + " for the frame itself; set it with node_options::max_frame_size or --max-frame-size)";

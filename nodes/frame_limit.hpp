@@ -36,7 +36,7 @@ size_t frame_limit(const caf::actor_system& sys);
 std::string describe_too_large(size_t bytes, size_t max_frame_size, const std::string& what);
 
 /// message_too_large if a value of `bytes` cannot cross under `max_frame_size` (0: no limit);
-/// `what` says whose value it is ("queue.put", "task 'f' (item 3): its arguments").
+/// `what` says whose value it is, as for describe_too_large.
 caf::error check_value_size(size_t bytes, size_t max_frame_size, const std::string& what);
 
 }  // namespace troupe::detail
