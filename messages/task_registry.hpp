@@ -39,6 +39,8 @@ struct task_failure {
   // any other type); empty when the item failed without an exception (arguments that did not
   // parse).
   std::string type;
+  // Not the task's failure: the item's result was too large to send (errc::message_too_large).
+  bool too_large = false;
 };
 
 // Today's one-argument names, kept while the pool moves to task_traits (see task_call.hpp).

@@ -14,6 +14,7 @@
 
 #include "troupe/actors/atoms.hpp"
 #include "troupe/nodes/connection.hpp"
+#include "troupe/nodes/frame_limit.hpp"
 #include "troupe/nodes/log.hpp"
 #include "troupe/nodes/loopback.hpp"
 #include "troupe/nodes/node_manager.hpp"
@@ -118,9 +119,11 @@ node::node(caf::actor_system& sys, node_options opts) : sys_(sys), opts_(std::mo
       log::get().error("TLS is not usable: {}", tls_error_);
   }
   manager_ = detail::spawn_node_manager(sys_, opts_, make_identity(sys_, opts_.name), tls);
+  detail::register_frame_limit(sys_, opts_.max_frame_size);
 }
 
 node::~node() {
+  detail::unregister_frame_limit(sys_, opts_.max_frame_size);
   caf::scoped_actor self{sys_};
   auto grace = std::chrono::duration_cast<caf::timespan>(std::chrono::seconds{2});
   // A destructor cannot report: say it, since worker processes may be left to their parent-death

@@ -50,7 +50,10 @@ public:
         return;
       case send_status::too_large:
         log::get().error("refused to send to remote actor {}: {}", id(), problem);
-        reply_error(*what, make_error(errc::message_too_large, problem));
+        if (h.is_response)
+          answer_instead(h, sender, mid, make_error(errc::message_too_large, problem));
+        else
+          reply_error(*what, make_error(errc::message_too_large, problem));
         return;
     }
   }
@@ -66,6 +69,16 @@ private:
     if (what.sender && what.mid.is_request())
       what.sender->enqueue(nullptr, what.mid.response_id(), caf::make_message(std::move(err)),
                            nullptr);
+  }
+
+  // A response that cannot cross: the remote requester gets the reason as its answer, at once,
+  // instead of waiting for a reply that never comes (an error frame is small; if even that
+  // cannot be sent, the link is closing and the requester learns that instead).
+  void answer_instead(const wire::envelope_header& h, const caf::strong_actor_ptr& sender,
+                      caf::message_id mid, caf::error err) {
+    auto msg = caf::make_message(std::move(err));
+    std::string ignored;
+    link_->send(h, msg.content(), sender, mid, ignored);
   }
 
   std::shared_ptr<link_state> link_;

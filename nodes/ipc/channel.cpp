@@ -310,7 +310,7 @@ caf::behavior channel(channel_actor* self, channel_config cfg) {
           answer = make_error(errc::protocol_error, "a Put without a granted slot");
         } else if (st.cfg.validate && !st.cfg.validate(req.value())) {
           answer = make_error(errc::corrupt_payload,
-                              "a value that is not a " + st.cfg.value_type + " was refused");
+                              "a value that is not of type " + st.cfg.value_type + " was refused");
         } else {
           st.values.push_back(std::move(*req.mutable_value()));
         }

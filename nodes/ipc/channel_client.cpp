@@ -3,6 +3,7 @@
 
 #include "troupe/messages/error.hpp"
 #include "troupe/messages/protobuf.hpp"
+#include "troupe/nodes/frame_limit.hpp"
 #include "troupe/nodes/ipc/channel.hpp"
 #include "troupe/nodes/ipc/errors.hpp"
 #include "troupe/nodes/ipc/ipc.pb.h"
@@ -59,6 +60,13 @@ std::string describe_timeout(const char* what, std::chrono::milliseconds timeout
   return std::string{what} + ": nothing within " + std::to_string(timeout.count()) + " ms";
 }
 
+// A value too large for a frame would be refused when it is handed on (a getter in another
+// process, or the channel's process for a worker's put), and lost there: it is refused before
+// it takes a slot, and the channel is unchanged.
+caf::error check_size(const channel_ref& ch, const std::string& value) {
+  return detail::check_value_size(value.size(), detail::frame_limit(*ch.sys), "put: a value");
+}
+
 }  // namespace
 
 void throw_error(const caf::error& err, const char* what, std::chrono::milliseconds timeout) {
@@ -80,6 +88,8 @@ caf::error attach(caf::actor_system& sys, const caf::actor& channel, const caf::
 }
 
 void put(const channel_ref& ch, std::string value, std::chrono::milliseconds timeout) {
+  if (auto too_large = check_size(ch, value))
+    throw channel_error{std::move(too_large)};
   uint64_t grant = 0;
   if (ch.maxsize > 0) {
     auto granted = ask<Granted>(ch, timeout, make_reserve(timeout));
@@ -133,6 +143,10 @@ void async_put(caf::event_based_actor* self, const channel_ref& ch, std::string 
         .then([done](const Accepted& accepted) { done(!accepted.closed()); },
               [done](caf::error& err) { done(std::move(err)); });
   };
+  if (auto too_large = check_size(ch, value)) {
+    done(std::move(too_large));
+    return;
+  }
   if (ch.maxsize == 0) {
     store(0, std::move(value));
     return;

@@ -15,7 +15,10 @@
 // process holding the other end is lost, send and recv throw troupe::peer_lost_error.
 //
 // The same value and thread rules as queue<T>: values must decode as T, the blocking calls are
-// for plain threads, a timeout of 0 does not wait. Copies of an end are the same end.
+// for plain threads, a timeout of 0 does not wait. Copies of an end are the same end. The same
+// size limit: send refuses, at once, a value whose encoding takes more than max_frame_size
+// (16 MiB by default, --max-frame-size) less 1 KiB, with a troupe::channel_error of
+// errc::message_too_large naming its size and the limit; the pipe is unchanged.
 #pragma once
 
 #include <atomic>
@@ -53,7 +56,7 @@ public:
     if (!decode(*bytes, value))
       throw channel_error{
           make_error(errc::corrupt_payload,
-                     "connection.recv: a value that is not a " + ipc::value_type_name<T>())};
+                     "connection.recv: a value that is not of type " + ipc::value_type_name<T>())};
     return value;
   }
 

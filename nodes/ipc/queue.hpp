@@ -20,6 +20,12 @@
 // holds the queue once it is given it, used or not: nobody can tell what it would still have put.
 // Values a worker process puts must decode as T, or its put fails and the queue is unchanged.
 //
+// A value crosses to another process in one frame of the wire, so its encoding may take at most
+// the node's max_frame_size (16 MiB by default; --max-frame-size BYTES on the command line,
+// node_options::max_frame_size) less 1 KiB for the frame itself. put refuses a larger value at
+// once, in the head as in a worker, before it takes a slot: troupe::channel_error with
+// errc::message_too_large naming the size and the limit, and the queue is unchanged.
+//
 // Thread-safe; the blocking calls are for plain threads (never inside an actor: actors use
 // async_put / async_get, whose callbacks run in the actor). T is any value troupe's codec
 // encodes (messages/codec.hpp). A timeout of 0 does not wait; the default waits without end.
@@ -125,8 +131,9 @@ private:
   static T decoded(const std::string& bytes) {
     T value;
     if (!decode(bytes, value))
-      throw channel_error{make_error(
-          errc::corrupt_payload, "queue.get: a value that is not a " + ipc::value_type_name<T>())};
+      throw channel_error{
+          make_error(errc::corrupt_payload,
+                     "queue.get: a value that is not of type " + ipc::value_type_name<T>())};
     return value;
   }
 

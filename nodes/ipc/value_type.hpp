@@ -7,7 +7,9 @@
 
 namespace troupe::ipc {
 
-/// The demangled name of a type_info ("std::__cxx11::basic_string<char, ...>").
+/// A type's name for messages, as it is written: "std::string", "int64_t",
+/// "std::vector<std::string>" (common types by their usual names, others demangled without
+/// their defaulted arguments such as allocators).
 std::string type_name(const std::type_info& type);
 
 template <class T>

@@ -8,6 +8,7 @@
 
 #include "troupe/messages/errc.hpp"
 #include "troupe/nodes/connection.hpp"
+#include "troupe/nodes/frame_limit.hpp"
 #include "troupe/nodes/log.hpp"
 #include "troupe/nodes/node_protocol.hpp"
 #include "troupe/nodes/pool/dispatcher_state.hpp"
@@ -16,11 +17,6 @@
 namespace troupe::detail {
 
 namespace {
-
-std::string item_range(const job& j) {
-  return std::to_string(j.first_index)
-         + (j.count > 1 ? "-" + std::to_string(j.first_index + j.count - 1) : std::string{});
-}
 
 // Asks the node to stop one of our worker processes (a Goodbye, then SIGKILL after `grace`).
 void stop_child(dispatcher_actor* self, uint64_t id, std::chrono::milliseconds grace) {
@@ -33,6 +29,19 @@ void stop_child(dispatcher_actor* self, uint64_t id, std::chrono::milliseconds g
 }
 
 }  // namespace
+
+namespace {
+
+std::string item_range(const job& j) {
+  return std::to_string(j.first_index)
+         + (j.count > 1 ? "-" + std::to_string(j.first_index + j.count - 1) : std::string{});
+}
+
+}  // namespace
+
+std::string job_name(const job& j) {
+  return "task '" + j.task + "' (item " + item_range(j) + ")";
+}
 
 void finish(dispatcher_actor* self, const job_ptr& j, job_result&& r) {
   self->state.stats.tasks_completed += j->count;
@@ -175,6 +184,7 @@ void send_batch(dispatcher_actor* self, worker_slot& w, std::vector<job_ptr> job
   msg.set_count(count);
   auto item_timeout = timeout_of(st, *jobs.front());
   msg.set_item_timeout_ms(static_cast<uint64_t>(std::max<int64_t>(item_timeout.count(), 0)));
+  msg.set_max_frame_size(st.max_frame_size);
   bool alone = jobs.front()->suspect;
   bool queued = w.in_flight > 0;
   ++w.in_flight;
@@ -344,8 +354,7 @@ void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason, 
       if (j->kills >= st.opts.max_kills) {
         fail(j,
              make_error(errc::worker_lost,
-                        "task '" + j->task + "' (item " + item_range(*j) + ") lost "
-                            + std::to_string(j->kills)
+                        job_name(*j) + " lost " + std::to_string(j->kills)
                             + " workers that were running it (died, dropped, or failed it); giving "
                               "up. Last: "
                             + describe(j->last_failure ? j->last_failure : reason)));
@@ -378,7 +387,8 @@ void on_peer_down(dispatcher_actor* self, const peer_down& down) {
     start_worker(self, true);
 }
 
-caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_options opts) {
+caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_options opts,
+                         size_t max_frame_size) {
   // Workers learn this actor's address (it sends them batches): whatever else they send it is
   // dropped, and said once in a while, not once per message.
   self->set_default_handler(
@@ -389,6 +399,7 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
   auto& st = self->state;
   st.manager = std::move(manager);
   st.opts = opts;
+  st.max_frame_size = max_frame_size;
   st.no_worker_since = clock::now();
   st.last_waiting_notice = clock::now();
   for (size_t i = 0; i < opts.workers; ++i)
@@ -415,8 +426,17 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
         }
         if (!has_work(st))
           st.no_worker_since = clock::now();
-        for (auto& j : jobs)
-          st.queue.push_back(std::move(j));
+        for (auto& j : jobs) {
+          // The size is known from encoding: arguments no frame can carry fail here, and no
+          // worker is sent (or blamed for) what its link would refuse.
+          if (st.max_frame_size > 0 && j->args.size() > max_value_size(st.max_frame_size))
+            fail(j, make_error(errc::message_too_large,
+                               job_name(*j) + ": "
+                                   + describe_too_large(j->args.size(), st.max_frame_size,
+                                                        "its arguments")));
+          else
+            st.queue.push_back(std::move(j));
+        }
         dispatch(self);
         start_ticking(self);
       },
@@ -493,8 +513,9 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
 
 }  // namespace
 
-caf::actor spawn_dispatcher(caf::actor_system& sys, caf::actor manager, pool_options opts) {
-  return sys.spawn(dispatcher, std::move(manager), opts);
+caf::actor spawn_dispatcher(caf::actor_system& sys, caf::actor manager, pool_options opts,
+                            size_t max_frame_size) {
+  return sys.spawn(dispatcher, std::move(manager), opts, max_frame_size);
 }
 
 }  // namespace troupe::detail

@@ -52,8 +52,10 @@ using terminate_atom = caf::atom_constant<caf::atom("terminate")>;
 using respawn_atom = caf::atom_constant<caf::atom("respawn")>;
 using pool_tick_atom = caf::atom_constant<caf::atom("pooltick")>;
 
-/// Spawns a pool's dispatcher; `manager` is the node's manager actor.
-caf::actor spawn_dispatcher(caf::actor_system& sys, caf::actor manager, pool_options opts);
+/// Spawns a pool's dispatcher; `manager` is the node's manager actor, `max_frame_size` the
+/// node's frame limit (arguments over it fail their job before they are sent).
+caf::actor spawn_dispatcher(caf::actor_system& sys, caf::actor manager, pool_options opts,
+                            size_t max_frame_size);
 
 }  // namespace troupe::detail
 

@@ -90,6 +90,24 @@ void on_batch_error(dispatcher_actor* self, uint64_t id, const caf::error& err) 
     notify_waiters(self);
     return;
   }
+  if (is(err, errc::message_too_large)) {
+    // The batch or its reply did not fit a frame (a worker node with a smaller limit than
+    // this one, or one that does not fit its replies): the work's failure, not the worker's.
+    // A batch of several submissions is split, each may fit alone; no task is lost or retried
+    // on another worker, and nobody is blamed.
+    auto b = take_batch(self, i);
+    if (b.jobs.size() > 1) {
+      for (auto& j : b.jobs)
+        j->mergeable = false;
+      requeue_front(self, std::move(b.jobs));
+    } else {
+      for (auto& j : b.jobs)
+        fail(j, make_error(errc::message_too_large, job_name(*j) + ": " + describe(err)));
+    }
+    dispatch(self);
+    notify_waiters(self);
+    return;
+  }
   // Any other error is the worker's failure, not the task's (a task that raises is a result
   // with failures): its link closing, its runner gone, a task it does not know, or a reply it
   // made up. The worker is dropped and the batch runs elsewhere; a batch that fails this way

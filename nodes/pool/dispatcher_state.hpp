@@ -54,6 +54,7 @@ struct batch {
 
 struct dispatcher_state {
   pool_options opts;
+  size_t max_frame_size = 0;  // the node's: a job's arguments over it never leave
   caf::actor manager;
   std::deque<job_ptr> queue;
   std::map<uint64_t, worker_slot> workers;  // ready workers by peer id
@@ -88,6 +89,8 @@ void dispatch(dispatcher_actor* self);
 void notify_waiters(dispatcher_actor* self);
 void finish(dispatcher_actor* self, const job_ptr& j, job_result&& r);
 void fail(const job_ptr& j, caf::error err);
+/// "task 'f' (item 3-5)": whose job it is, for messages.
+std::string job_name(const job& j);
 void fail_all(dispatcher_actor* self, const caf::error& err);
 void requeue_front(dispatcher_actor* self, std::vector<job_ptr> jobs);
 /// Removes a batch from its worker's books; the next batch there starts now.

@@ -24,7 +24,8 @@ process_pool::process_pool(node& n, pool_options opts) : node_(n), opts_(opts) {
         "does not listen for them: start worker processes (--workers N) or listen for worker "
         "nodes (--listen ADDR:PORT, then run the program with --join ADDR:PORT)");
   callbacks_ = detail::callback_thread::start();
-  dispatcher_ = detail::spawn_dispatcher(n.system(), detail::node_access::manager(n), opts_);
+  dispatcher_ = detail::spawn_dispatcher(n.system(), detail::node_access::manager(n), opts_,
+                                         n.options().max_frame_size);
 }
 
 process_pool::~process_pool() {

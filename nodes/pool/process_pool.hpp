@@ -48,6 +48,14 @@
 // first) fails with errc::worker_lost naming the task. With a task timeout, an item that runs
 // longer fails with errc::task_timeout naming the task and item, and its worker is replaced.
 //
+// Values too large for the wire: an item's arguments and its result each cross in one frame,
+// so each may take at most the node's max_frame_size (16 MiB by default; --max-frame-size
+// BYTES, node_options::max_frame_size) less 1 KiB, encoded. An item over it fails at once with
+// errc::message_too_large naming the task, the item, the size and the limit (result() throws
+// troupe::task_error): arguments before they are sent, a result on its worker instead of the
+// reply. The other items of the same map succeed, nothing runs again, and no worker is killed,
+// dropped or blamed.
+//
 // Nothing waits forever: worker processes that keep failing at start-up fail the pool's work
 // with errc::worker_start_failed (their exit status and last stderr line); work that has had no
 // worker for worker_wait fails with errc::worker_lost; while waiting for workers to join, the

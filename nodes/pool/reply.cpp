@@ -45,7 +45,8 @@ std::optional<std::vector<job_result>> split_reply(const pool::ResultBatch& repl
     }
     for (auto& f : reply.failures())
       if (f.index() >= offset && f.index() < offset + j->count)
-        r.failures.push_back({static_cast<uint32_t>(f.index() - offset), f.message(), f.type()});
+        r.failures.push_back(
+            {static_cast<uint32_t>(f.index() - offset), f.message(), f.type(), f.too_large()});
     offset += j->count;
     out.push_back(std::move(r));
   }

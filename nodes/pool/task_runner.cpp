@@ -13,6 +13,7 @@
 #include "troupe/actors/future.hpp"
 #include "troupe/messages/pool.pb.h"
 #include "troupe/nodes/log.hpp"
+#include "troupe/nodes/pool/result_limit.hpp"
 
 namespace troupe {
 namespace {
@@ -59,6 +60,9 @@ caf::behavior executor(caf::event_based_actor* self, std::shared_ptr<progress_ce
           out->set_message(std::move(failure.message));
           out->set_type(std::move(failure.type));
         }
+        // A reply over the head's frame limit would be refused whole, and its worker taken for
+        // lost: the results that do not fit fail as items instead.
+        detail::fit_reply(result, batch.max_frame_size());
         return result;
       },
   };

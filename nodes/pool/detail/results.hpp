@@ -44,6 +44,8 @@ inline caf::error item_failure(const std::string& task, const task_failure& f, u
                                bool name_item) {
   auto where =
       "task '" + task + "'" + (name_item ? " (item " + std::to_string(index) + ")" : std::string{});
+  if (f.too_large)
+    return make_error(errc::message_too_large, where + ": " + f.message);
   if (f.type.empty())
     return make_error(errc::task_failed, where + " failed: " + f.message);
   return make_task_failure(f.type, f.message, where);
@@ -87,14 +89,27 @@ std::vector<chunk> make_chunks(const std::string& task, size_t n, size_t chunksi
   constexpr size_t max_chunk_bytes = 4 * 1024 * 1024;
   std::vector<chunk> chunks;
   size_t i = 0;
-  while (i < n) {
+  std::string carried;  // a record too large to share a chunk: it makes the next one, alone
+  while (i < n || !carried.empty()) {
     auto j = std::make_shared<job>();
     j->task = task;
-    j->first_index = static_cast<uint32_t>(i);
+    j->first_index = static_cast<uint32_t>(carried.empty() ? i : i - 1);
     j->timeout = timeout;
     j->check = result_parses<R>;
+    if (!carried.empty()) {
+      j->args = std::move(carried);
+      carried.clear();
+      j->count = 1;
+    }
     while (i < n && j->count < chunksize && j->args.size() < max_chunk_bytes) {
+      auto before = j->args.size();
       encode(j->args, i++);
+      if (j->count > 0 && j->args.size() - before >= max_chunk_bytes) {
+        // Alone, a call whose arguments no frame can carry fails by itself, not its chunk.
+        carried.assign(j->args, before);
+        j->args.resize(before);
+        break;
+      }
       ++j->count;
     }
     auto fut = future_access::make_pending<job_result>();

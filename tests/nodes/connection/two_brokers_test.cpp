@@ -42,6 +42,20 @@ wire::identity identity(std::string name, uint32_t pid, char host_byte) {
   return wire::identity{std::move(name), pid, std::string(20, host_byte)};
 }
 
+// Answers a Ping with a Big of ping.value() bytes.
+caf::behavior big_reply(caf::event_based_actor*) {
+  return {
+      [](const Ping& ping) {
+        troupe::test::Big big;
+        big.set_blob(std::string(static_cast<size_t>(ping.value()), 'b'));
+        return big;
+      },
+  };
+}
+
+troupe::test::setup_step big_reply_type{
+    [](troupe::config& cfg) { cfg.add_actor_type("big_reply", big_reply); }};
+
 struct TwoBrokers : testing::Test {
   TwoBrokers() {
     troupe::test::head_config(cfg);
@@ -56,9 +70,9 @@ struct TwoBrokers : testing::Test {
     mars = detail::spawn_connection(
         sys, fds[0],
         config(1, "earth", identity("mars", 1001, 'm'), wire::role::connector, mars_manager));
-    earth = detail::spawn_connection(
-        sys, fds[1],
-        config(2, "mars", identity("earth", 1002, 'e'), wire::role::acceptor, earth_manager));
+    earth = detail::spawn_connection(sys, fds[1],
+                                     config(2, "mars", identity("earth", 1002, 'e'),
+                                            wire::role::acceptor, earth_manager, earth_max_frame));
     ASSERT_TRUE(wait_up(mars_manager, "earth"));
     ASSERT_TRUE(wait_up(earth_manager, "mars"));
   }
@@ -71,8 +85,10 @@ struct TwoBrokers : testing::Test {
   }
 
   detail::connection_config config(uint64_t id, std::string address, wire::identity who,
-                                   wire::role role, const caf::scoped_actor& manager) {
+                                   wire::role role, const caf::scoped_actor& manager,
+                                   uint32_t max_frame = wire::default_max_frame_size) {
     detail::connection_config c;
+    c.handshake.max_frame_size = max_frame;
     c.connection_id = id;
     c.address = std::move(address);
     c.self = std::move(who);
@@ -118,6 +134,14 @@ struct TwoBrokers : testing::Test {
   caf::actor mars;   // mars' end: reaches earth's actors
   caf::actor earth;  // earth's end
   int into_mars = -1;
+  uint32_t earth_max_frame = wire::default_max_frame_size;  // what earth accepts
+};
+
+// Earth accepts small frames only: what mars sends it must fit them.
+struct TwoBrokersSmallEarth : TwoBrokers {
+  TwoBrokersSmallEarth() {
+    earth_max_frame = 4096;
+  }
 };
 
 TEST_F(TwoBrokers, ARequestReachesAnActorOnTheOtherSideAndItsResponseComesBack) {
@@ -180,6 +204,33 @@ TEST_F(TwoBrokers, AGarbledFrameClosesTheLinkWithAProtocolError) {
   caf::error failed;
   self->receive([&](caf::error& err) { failed = err; }, caf::after(wait_limit) >> [] {});
   EXPECT_TRUE(troupe::is(failed, errc::node_down)) << troupe::describe(failed);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(TwoBrokersSmallEarth, AResponseOverTheRequestersFrameLimitComesBackAsThatError) {
+  auto big = spawn_on(earth, "big_reply");  // on mars, reached from earth
+  ASSERT_TRUE(big);
+  caf::error err;
+  bool answered = false;
+  // The answer would not fit earth's frames: earth learns why at once, not by its timeout.
+  self->request(big, wait_limit, ping(8000))
+      .receive([&](const troupe::test::Big&) { ADD_FAILURE() << "a frame over the limit"; },
+               [&](caf::error& e) {
+                 err = std::move(e);
+                 answered = true;
+               });
+  ASSERT_TRUE(answered);
+  EXPECT_TRUE(troupe::is(err, errc::message_too_large)) << troupe::describe(err);
+  EXPECT_NE(troupe::describe(err).find("4096"), std::string::npos) << troupe::describe(err);
+  // The link is fine: a small answer still comes back.
+  int64_t small = -1;
+  self->request(big, wait_limit, ping(10))
+      .receive([&](const troupe::test::Big& b) { small = static_cast<int64_t>(b.blob().size()); },
+               [&](caf::error& e) { ADD_FAILURE() << troupe::describe(e); });
+  EXPECT_EQ(small, 10);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../frame_limit_check.hpp"
 #include "../head_fixture.hpp"
 #include "troupe/nodes/ipc/handle_access.hpp"
 #include "troupe/nodes/ipc/pipe.hpp"
@@ -41,7 +42,21 @@ void close_the_heads_side(connection<std::string> conn) {
   conn.send("then got " + conn.recv());
 }
 
+constexpr size_t over_the_limit = 17 * 1024 * 1024;  // the default frame limit is 16 MiB
+
+// Sends a value over the frame limit, then what it was told; answers the head's next value.
+void send_too_large(connection<std::string> conn) {
+  try {
+    conn.send(std::string(over_the_limit, 'x'), 5s);
+    conn.send("accepted");
+  } catch (const troupe::channel_error& err) {
+    conn.send(std::string{"refused: "} + err.what());
+  }
+  conn.send("got " + std::to_string(conn.recv(20s).size()));
+}
+
 troupe::test::setup_step pipe_targets{[](troupe::config& cfg) {
+  troupe::add_process_target(cfg, "send_too_large", send_too_large);
   troupe::add_process_target(cfg, "answer_once", answer_once);
   troupe::add_process_target(cfg, "send_and_return", send_and_return);
   troupe::add_process_target(cfg, "recv_forever", recv_forever);
@@ -114,6 +129,28 @@ TEST_F(Pipe, AChildCannotCloseTheHeadsSide) {
   parent.send("Hello");  // still open
   EXPECT_EQ(parent.recv(20s), "then got Hello");
   ASSERT_TRUE(p->join(20s));
+}
+
+TEST_F(Pipe, AValueOverTheFrameLimitIsRefusedAtSendOnBothEnds) {
+  auto [parent, child] = troupe::pipe<std::string>(sys, 1);
+  auto p = troupe::process::start(head, send_too_large, child);
+  ASSERT_TRUE(p) << troupe::describe(p.error());
+  auto said = parent.recv(20s);
+  EXPECT_EQ(said.rfind("refused: ", 0), 0u) << said;
+  EXPECT_NE(said.find("message_too_large"), std::string::npos) << said;
+  EXPECT_TRUE(troupe::test::names_a_size_just_over(said, over_the_limit)) << said;
+  EXPECT_NE(said.find("16777216"), std::string::npos) << said;
+  try {
+    parent.send(std::string(over_the_limit, 'y'), 20s);
+    ADD_FAILURE() << "a value over the frame limit was sent";
+  } catch (const troupe::channel_error& err) {
+    EXPECT_TRUE(troupe::is(err.error(), troupe::errc::message_too_large)) << err.what();
+  }
+  parent.send("four", 20s);  // the pipe is usable: the child gets this, not the refused one
+  EXPECT_EQ(parent.recv(20s), "got 4");
+  auto code = p->join(20s);
+  ASSERT_TRUE(code) << troupe::describe(code.error());
+  EXPECT_EQ(*code, 0);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../frame_limit_check.hpp"
 #include "../head_fixture.hpp"
 #include "troupe/nodes/ipc/handle_access.hpp"
 #include "troupe/nodes/ipc/process.hpp"
@@ -51,7 +52,45 @@ void put_wrong_type(queue<int64_t> q, queue<std::string> report) {
   }
 }
 
+constexpr size_t over_the_limit = 17 * 1024 * 1024;  // the default frame limit is 16 MiB
+
+// Reports the size of each value it gets, -1 for a get that timed out, until the end.
+void report_sizes(queue<std::string> in, queue<int64_t> sizes) {
+  for (;;) {
+    try {
+      auto v = in.next(3s);
+      if (!v)
+        break;
+      sizes.put(static_cast<int64_t>(v->size()));
+    } catch (const troupe::timeout_error&) {
+      sizes.put(-1);
+    }
+  }
+  sizes.close();
+}
+
+// Puts a value over the frame limit, reports what it was told, then puts a small one.
+void put_too_large(queue<std::string> q, queue<std::string> report) {
+  try {
+    q.put(std::string(over_the_limit, 'x'), 5s);
+    report.put("accepted");
+  } catch (const troupe::channel_error& err) {
+    report.put(std::string{"refused: "} + err.what());
+  }
+  q.put("after", 5s);
+}
+
+// The message of a refused value names its size and the limit, and how to change it.
+void expect_names_the_limit(const std::string& said) {
+  EXPECT_NE(said.find("message_too_large"), std::string::npos) << said;
+  EXPECT_TRUE(troupe::test::names_a_size_just_over(said, over_the_limit)) << said;
+  EXPECT_NE(said.find("16777216"), std::string::npos) << said;
+  EXPECT_NE(said.find("--max-frame-size"), std::string::npos) << said;
+}
+
 troupe::test::setup_step queue_targets{[](troupe::config& cfg) {
+  troupe::add_process_target(cfg, "report_sizes", report_sizes);
+  troupe::add_process_target(cfg, "put_too_large", put_too_large);
   troupe::add_process_target(cfg, "double_each", double_each);
   troupe::add_process_target(cfg, "get_forever", get_forever);
   troupe::add_process_target(cfg, "hold", hold);
@@ -188,9 +227,51 @@ TEST_F(Queue, AValueThatIsNotTheQueuesTypeIsRefused) {
   ASSERT_TRUE(p) << troupe::describe(p.error());
   auto said = report.get(20s);
   EXPECT_EQ(said.rfind("refused: ", 0), 0u) << said;
-  EXPECT_NE(said.find("not a long"), std::string::npos) << said;
+  EXPECT_NE(said.find("not of type int64_t"), std::string::npos) << said;
   EXPECT_THROW(q.get(0ms), troupe::timeout_error) << "the garbage entered the queue";
   ASSERT_TRUE(p->join(20s));
+}
+
+TEST_F(Queue, AValueOverTheFrameLimitIsRefusedAtPutAndNothingIsLost) {
+  queue<std::string> in{sys, 1};
+  queue<int64_t> sizes{sys};
+  auto p = troupe::process::start(head, report_sizes, in, sizes);
+  ASSERT_TRUE(p) << troupe::describe(p.error());
+  in.put("a", 20s);
+  // Refused before it waits for a slot (the queue may be full) and before it is stored.
+  auto big = std::async(std::launch::async, [&] { in.put(std::string(over_the_limit, 'x')); });
+  ASSERT_EQ(big.wait_for(20s), std::future_status::ready) << "the put waited";
+  try {
+    big.get();
+    ADD_FAILURE() << "a value over the frame limit was accepted";
+  } catch (const troupe::channel_error& err) {
+    EXPECT_TRUE(troupe::is(err.error(), troupe::errc::message_too_large)) << err.what();
+    expect_names_the_limit(err.what());
+  }
+  in.put("bc", 20s);  // the queue is usable, its slot was not taken
+  in.close();
+  // The worker's bounded gets saw every value that was stored, none timed out.
+  EXPECT_EQ(sizes.get(20s), 1);
+  EXPECT_EQ(sizes.get(20s), 2);
+  EXPECT_EQ(sizes.next(20s), std::nullopt);
+  auto code = p->join(20s);
+  ASSERT_TRUE(code) << troupe::describe(code.error());
+  EXPECT_EQ(*code, 0);
+}
+
+TEST_F(Queue, AValueOverTheFrameLimitIsRefusedAtAWorkersPut) {
+  queue<std::string> q{sys, 1};
+  queue<std::string> report{sys};
+  auto p = troupe::process::start(head, put_too_large, q, report);
+  ASSERT_TRUE(p) << troupe::describe(p.error());
+  auto said = report.get(20s);
+  EXPECT_EQ(said.rfind("refused: ", 0), 0u) << said;
+  expect_names_the_limit(said);
+  EXPECT_EQ(q.get(20s), "after");
+  EXPECT_THROW(q.get(0ms), troupe::timeout_error);
+  auto code = p->join(20s);
+  ASSERT_TRUE(code) << troupe::describe(code.error());
+  EXPECT_EQ(*code, 0);
 }
 
 }  // namespace
