@@ -241,8 +241,9 @@ TEST_F(PythonPeer, UnfinishedFramesBeyondTheNodesBudgetCloseALink) {
   ASSERT_TRUE(worker.read_until("connected", 10s)) << worker.output;
   auto peers = wait_for_peers(2);
   for (auto& p : peers) {
-    if (p.name == "honest")
+    if (p.name == "honest") {
       EXPECT_EQ(ping(spawn_echo(p), 1), 2);
+    }
   }
 }
 
