@@ -10,6 +10,7 @@
 #include "troupe/nodes/connection.hpp"
 #include "troupe/nodes/log.hpp"
 #include "troupe/nodes/node_protocol.hpp"
+#include "troupe/nodes/observe/observatory.hpp"
 #include "troupe/nodes/pool/dispatcher_state.hpp"
 #include "troupe/nodes/pool/task_runner.hpp"
 
@@ -36,13 +37,17 @@ void stop_child(dispatcher_actor* self, uint64_t id, std::chrono::milliseconds g
 
 void finish(dispatcher_actor* self, const job_ptr& j, job_result&& r) {
   self->state.stats.tasks_completed += j->count;
+  for (auto& f : r.failures)
+    record_failure(self, *j, f.index, 1, f.type.empty() ? f.message : f.type + ": " + f.message);
   auto done = std::move(j->done);
   j->done = nullptr;
   if (done)
     done(std::move(r));
 }
 
-void fail(const job_ptr& j, caf::error err) {
+void fail(dispatcher_actor* self, const job_ptr& j, caf::error err) {
+  if (!is(err, errc::cancelled))  // withdrawn by its caller: nothing went wrong
+    record_failure(self, *j, 0, j->count, describe(err));
   job_result r;
   r.error = std::move(err);
   auto done = std::move(j->done);
@@ -54,11 +59,11 @@ void fail(const job_ptr& j, caf::error err) {
 void fail_all(dispatcher_actor* self, const caf::error& err) {
   auto& st = self->state;
   for (auto& j : st.queue)
-    fail(j, err);
+    fail(self, j, err);
   st.queue.clear();
   for (auto& kv : st.batches)
     for (auto& j : kv.second.jobs)
-      fail(j, err);
+      fail(self, j, err);
   st.batches.clear();
   for (auto& kv : st.workers) {
     kv.second.in_flight = 0;
@@ -342,7 +347,7 @@ void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason, 
         j->last_failure = reason;
       ++j->kills;
       if (j->kills >= st.opts.max_kills) {
-        fail(j,
+        fail(self, j,
              make_error(errc::worker_lost,
                         "task '" + j->task + "' (item " + item_range(*j) + ") lost "
                             + std::to_string(j->kills)
@@ -410,7 +415,7 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
           refused = st.gave_up;
         if (refused) {
           for (auto& j : jobs)
-            fail(j, refused);
+            fail(self, j, refused);
           return;
         }
         if (!has_work(st))
@@ -451,7 +456,7 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
         std::deque<job_ptr> kept;
         for (auto& j : st.queue) {
           if (j->cancel())
-            fail(j, err);
+            fail(self, j, err);
           else if (j->phase.load() == job::sent)
             kept.push_back(j);  // started before, on a worker that died: it runs again
         }
@@ -488,13 +493,19 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
         stats.workers = self->state.workers.size();
         return stats;
       },
+      [self](observe_pool_atom) { return observe_pool(self); },
   };
 }
 
 }  // namespace
 
 caf::actor spawn_dispatcher(caf::actor_system& sys, caf::actor manager, pool_options opts) {
-  return sys.spawn(dispatcher, std::move(manager), opts);
+  auto dispatcher_actor = sys.spawn(dispatcher, std::move(manager), opts);
+  if (auto* obs = observe::observatory::active()) {
+    auto id = obs->pool_started(dispatcher_actor);
+    dispatcher_actor->attach_functor([obs, id] { obs->pool_ended(id); });
+  }
+  return dispatcher_actor;
 }
 
 }  // namespace troupe::detail
