@@ -142,7 +142,7 @@ function drawChart() {
   for (let k = 0; k <= 4; ++k) {
     const y = h - pad / 2 - (h - pad) * k / 4;
     g.beginPath(); g.moveTo(pad, y); g.lineTo(w, y); g.stroke();
-    g.fillText(Math.round(max * k / 4), 2, y + 4);
+    g.fillText((max * k / 4).toFixed(max < 8 ? 1 : 0), 2, y + 4);
   }
   if (pts.length < 2) return;
   const x = t => pad + (w - pad) * (1 - (now - t) / keepSeconds);
@@ -157,7 +157,7 @@ function drawChart() {
 }
 
 function render(c) {
-  const now = performance.now() / 1000;
+  const now = c.now_ms / 1000;  // the head's clock: rates stay right however the page is timed
   el("head").textContent = c.head.name + " \u00b7 pid " + c.head.pid + " \u00b7 up " +
     Math.floor(c.uptime_s / 60) + " min " + Math.floor(c.uptime_s % 60) + " s";
   const up = c.nodes.filter(n => n.state === "up");
