@@ -10,7 +10,8 @@ Chromium. One scenario per run, named by the first argument:
               reports troupe_tasks_completed_total > 0 for each worker
   browser     Chromium reads the worker count and tasks done from the page's DOM, twice (rising),
               sees a killed worker down and its replacement up, and saves a screenshot
-  refuse      a non-loopback bind without credentials is refused (status 1); with a secret it serves
+  refuse      a non-loopback bind without credentials is refused (status 1); with a secret it
+              serves; a worker node (--join) with --dashboard is a usage error (status 2)
   hostile     200 idle connections, garbage bytes and a huge header on the dashboard's port: the
               head still renders and exits 0
 
@@ -278,6 +279,10 @@ def scenario_refuse(binary, workdir):
                             timeout=60, env=env)
     if served.returncode != 0 or "dashboard on http://0.0.0.0:" not in served.stderr:
         fail(f"non-loopback with a secret: {served.returncode} {served.stderr!r}")
+    worker = subprocess.run([binary, "--join", "127.0.0.1:9", "--dashboard", "127.0.0.1:0"],
+                            capture_output=True, text=True, timeout=60, env=env)
+    if worker.returncode != 2 or "--dashboard is served by the head" not in worker.stderr:
+        fail(f"--dashboard on a worker node: {worker.returncode} {worker.stderr!r}")
 
 
 def scenario_hostile(binary, workdir):
