@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <set>
+
 #include <caf/scoped_actor.hpp>
 
 #include "troupe/nodes/observe/observatory.hpp"
@@ -35,14 +37,20 @@ cluster_view collect(caf::actor_system& sys, const std::string& head_name,
             },
             [](caf::error&) {});  // finished meanwhile, or too busy to answer: next time
   }
-  for (auto& n : v.nodes)
+  // Pools count tasks by worker name. A name can come back (a node of the same name joins
+  // again): the tasks go to the latest node of that name (ids only grow), never to both.
+  std::set<std::string> attributed;
+  for (auto n = v.nodes.rbegin(); n != v.nodes.rend(); ++n) {
+    bool first_of_name = attributed.insert(n->name).second;
     for (auto& p : v.pools) {
-      if (auto i = p.stats.items_per_worker.find(n.name); i != p.stats.items_per_worker.end())
-        n.tasks_done += i->second;
+      auto i = p.stats.items_per_worker.find(n->name);
+      if (first_of_name && i != p.stats.items_per_worker.end())
+        n->tasks_done += i->second;
       for (auto& w : p.workers)
-        if (w.node_id == n.id)
-          n.in_flight += w.in_flight;
+        if (w.node_id == n->id)
+          n->in_flight += w.in_flight;
     }
+  }
   return v;
 }
 

@@ -66,7 +66,7 @@ constexpr std::string_view html = R"page(<!doctype html>
     <div class="card"><div class="label">Failed</div><div class="value" id="failed">0</div></div>
   </div>
   <section>
-    <h2>Tasks per second, last 5 minutes</h2>
+    <h2>Tasks per second, last <span id="chart-span">30 s</span></h2>
     <canvas id="chart" width="1200" height="160"></canvas>
   </section>
   <section>
@@ -136,6 +136,9 @@ function drawChart() {
     if (b.t > a.t) pts.push({t: b.t, r: Math.max(0, (b.done - a.done) / (b.t - a.t))});
   }
   const pad = 34 * devicePixelRatio, now = history.length ? history[history.length - 1].t : 0;
+  // The span shown grows with the history, up to five minutes.
+  const span = Math.min(keepSeconds, Math.max(30, history.length ? now - history[0].t : 0));
+  el("chart-span").textContent = span >= 60 ? Math.round(span / 60) + " min" : Math.round(span) + " s";
   const max = Math.max(1, ...pts.map(p => p.r)) * 1.15;
   g.strokeStyle = "#26313c"; g.fillStyle = "#8b98a5"; g.lineWidth = 1;
   g.font = (11 * devicePixelRatio) + "px system-ui";
@@ -145,7 +148,7 @@ function drawChart() {
     g.fillText((max * k / 4).toFixed(max < 8 ? 1 : 0), 2, y + 4);
   }
   if (pts.length < 2) return;
-  const x = t => pad + (w - pad) * (1 - (now - t) / keepSeconds);
+  const x = t => pad + (w - pad) * (1 - (now - t) / span);
   const y = r => h - pad / 2 - (h - pad) * r / max;
   g.beginPath(); g.moveTo(x(pts[0].t), y(0));
   for (const p of pts) g.lineTo(x(p.t), y(p.r));

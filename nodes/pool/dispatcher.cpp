@@ -38,7 +38,8 @@ void stop_child(dispatcher_actor* self, uint64_t id, std::chrono::milliseconds g
 void finish(dispatcher_actor* self, const job_ptr& j, job_result&& r) {
   self->state.stats.tasks_completed += j->count;
   for (auto& f : r.failures)
-    record_failure(self, *j, f.index, 1, f.type.empty() ? f.message : f.type + ": " + f.message);
+    record_failure(self, *j, f.index, 1,
+                   [&f] { return f.type.empty() ? f.message : f.type + ": " + f.message; });
   auto done = std::move(j->done);
   j->done = nullptr;
   if (done)
@@ -47,7 +48,7 @@ void finish(dispatcher_actor* self, const job_ptr& j, job_result&& r) {
 
 void fail(dispatcher_actor* self, const job_ptr& j, caf::error err) {
   if (!is(err, errc::cancelled))  // withdrawn by its caller: nothing went wrong
-    record_failure(self, *j, 0, j->count, describe(err));
+    record_failure(self, *j, 0, j->count, [&err] { return describe(err); });
   job_result r;
   r.error = std::move(err);
   auto done = std::move(j->done);

@@ -15,7 +15,7 @@ constexpr size_t recent_errors_kept = 20;
 }  // namespace
 
 void record_failure(dispatcher_actor* self, const job& j, uint32_t item, uint64_t count,
-                    std::string message) {
+                    const std::function<std::string()>& message) {
   auto& st = self->state;
   st.failures += count;
   if (observe::observatory::active() == nullptr)
@@ -23,7 +23,7 @@ void record_failure(dispatcher_actor* self, const job& j, uint32_t item, uint64_
   observe::task_error_view e;
   e.task = j.task;
   e.item = j.first_index + item;
-  e.message = std::move(message);
+  e.message = message();
   e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::system_clock::now().time_since_epoch())
                 .count();

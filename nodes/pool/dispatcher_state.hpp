@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -106,9 +107,10 @@ void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result);
 void on_batch_error(dispatcher_actor* self, uint64_t id, const caf::error& err);
 
 // dispatcher_observe.cpp
-/// Counts `count` failed items of `j` from `item` on; remembers the error while a dashboard runs.
+/// Counts `count` failed items of `j` from `item` on; while a dashboard runs, also remembers
+/// the error, as `message()` words it (called only then: wording an error costs).
 void record_failure(dispatcher_actor* self, const job& j, uint32_t item, uint64_t count,
-                    std::string message);
+                    const std::function<std::string()>& message);
 /// What the dashboard shows of this pool (observe_pool_atom).
 observe::pool_view observe_pool(dispatcher_actor* self);
 
