@@ -4,8 +4,9 @@
 Chromium. One scenario per run, named by the first argument:
 
   api         /api/cluster lists the workers, tasks done rise, a SIGKILLed worker shows as down and
-              its replacement as up; /metrics passes `promtool check metrics`; --status prints the
-              table, and fails with a clear message once the head is gone
+              its replacement as up; /metrics passes `promtool check metrics`; a foreign Host
+              header gets 403; --status prints the table, and fails with a clear message once
+              the head is gone
   prometheus  a Prometheus server (own port, own temp dir) scrapes the head and its HTTP API
               reports troupe_tasks_completed_total > 0 for each worker
   browser     Chromium reads the worker count and tasks done from the page's DOM, twice (rising),
@@ -17,6 +18,7 @@ Chromium. One scenario per run, named by the first argument:
 
 Every wait is bounded; every process started here is killed by its pid at the end. Exits 77
 (ctest SKIP_RETURN_CODE) with the reason when the machine lacks a tool the scenario needs."""
+import http.client
 import json
 import os
 import re
@@ -150,6 +152,13 @@ def scenario_api(binary, workdir):
         victim, after = kill_a_worker_and_see_it_replaced(head)
         if victim["name"] in [n["name"] for n in workers_up(after)]:
             fail("the killed worker still shows as up")
+        # DNS rebinding: a page from elsewhere that resolves its own name to 127.0.0.1.
+        host, port = head.address.split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        conn.request("GET", "/api/cluster", headers={"Host": f"rebound.example:{port}"})
+        if (status := conn.getresponse().status) != 403:
+            fail(f"a request for Host rebound.example got {status}, not 403")
+        conn.close()
         pools = json.loads(get(head.url + "api/pools"))["pools"]
         if len(pools) != 1 or pools[0]["tasks_completed"] <= 0:
             fail(f"/api/pools: {pools}")
