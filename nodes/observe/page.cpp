@@ -72,7 +72,7 @@ constexpr std::string_view html = R"page(<!doctype html>
   <section>
     <h2>Nodes</h2>
     <table id="nodes"><thead><tr>
-      <th>Name</th><th>Kind</th><th class="num">PID</th><th>State</th><th class="num">Heartbeat</th>
+      <th>Name</th><th>Kind</th><th>Host</th><th class="num">PID</th><th>State</th><th class="num">Heartbeat</th>
       <th class="num">Tasks done</th><th class="num">Tasks/s</th><th class="num">In flight</th>
       <th class="num">Received</th><th class="num">Sent</th><th>Since</th>
     </tr></thead><tbody></tbody></table>
@@ -116,6 +116,8 @@ function age(s) {
   const text = ms < 1000 ? ms.toFixed(0) + " ms" : s.toFixed(1) + " s";
   return ms > 1500 ? '<span class="late">' + text + "</span>" : text;
 }
+// A child runs on the head's host; a TCP node's address is "tcp HOST:PORT".
+function hostOf(n) { return n.kind === "child" ? "local" : n.address.replace(/^tcp /, "").replace(/:\d+$/, ""); }
 function clock(ms) { return new Date(ms).toLocaleTimeString("en-GB"); }
 function rate(samples) {
   if (samples.length < 2) return 0;
@@ -183,13 +185,14 @@ function render(c) {
     const r = n.state === "up" ? rate(s).toFixed(1) : "&ndash;";
     const why = n.state === "down" ? ' title="' + esc(n.down_reason) + '"' : "";
     return '<tr data-state="' + n.state + '" data-name="' + esc(n.name) + '"><td>' + esc(n.name) +
-      '</td><td class="kind">' + n.kind + '</td><td class="num">' + n.pid +
+      '</td><td class="kind">' + n.kind + '</td><td class="kind">' + esc(hostOf(n)) +
+      '</td><td class="num">' + n.pid +
       '</td><td><span class="state ' + n.state + '"' + why + ">" + n.state + "</span></td>" +
       '<td class="num">' + (n.state === "up" ? age(n.heartbeat_age_s) : "&ndash;") + "</td>" +
       '<td class="num">' + num(n.tasks_done) + '</td><td class="num">' + r +
       '</td><td class="num">' + num(n.in_flight) + '</td><td class="num">' + bytes(n.bytes_in) +
       '</td><td class="num">' + bytes(n.bytes_out) + "</td><td>" + clock(n.since_ms) + "</td></tr>";
-  }).join("") : '<tr><td colspan="11" class="empty">no worker has joined yet</td></tr>';
+  }).join("") : '<tr><td colspan="12" class="empty">no worker has joined yet</td></tr>';
 
   el("pools").tBodies[0].innerHTML = c.pools.length ? c.pools.map(p =>
     "<tr><td>#" + p.id + '</td><td class="num">' + p.workers_ready + '</td><td class="num">' +
