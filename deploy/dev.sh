@@ -20,15 +20,17 @@ build_packages=(
   cmake g++ make ccache pkg-config git ca-certificates
   libcaf-dev libprotobuf-dev protobuf-compiler libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev libpng-dev
+  libcpp-httplib-dev prometheus-cpp-dev nlohmann-json3-dev
 )
 # What the tests and benchmarks need besides (a build with them configured): GoogleTest, Google
 # Benchmark, Python (the output checks and the wire peer), the fuzzers (clang), CI's format
-# check, the containers.
+# check, the containers, the dashboard's browser and Prometheus (promtool too).
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-protobuf
   clang libclang-rt-14-dev clang-format
   podman runc podman-compose netavark aardvark-dns catatonit debootstrap iproute2 procps openssl
+  chromium prometheus
 )
 # What the benchmarks need besides: the chart.
 bench_packages=(python3 python3-protobuf python3-matplotlib)

@@ -6,6 +6,8 @@
 #include <google/protobuf/stubs/logging.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include "troupe/nodes/observe/observatory.hpp"
+
 namespace troupe::log {
 
 namespace {
@@ -60,6 +62,8 @@ void forget_rejections() {
 }
 
 void rejected(std::string_view what, const std::string& detail, std::chrono::seconds interval) {
+  if (auto* obs = observe::observatory::active())
+    obs->rejected(what);
   auto& mtx = rejections_mutex;
   auto& entries = rejections;
   auto now = std::chrono::steady_clock::now();

@@ -17,6 +17,7 @@
 #include "troupe/nodes/log.hpp"
 #include "troupe/nodes/node_children.hpp"
 #include "troupe/nodes/node_protocol.hpp"
+#include "troupe/nodes/observe/observatory.hpp"
 
 namespace troupe::detail {
 namespace {
@@ -197,6 +198,8 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
         if (p.child)
           c->second.joined = true;
         self->state.peers[p.id] = p;
+        if (auto* obs = observe::observatory::active())
+          obs->node_up(p.id, p.name, p.process_id, p.child, p.address);
         auto j = self->state.joining.find(p.id);
         if (j != self->state.joining.end()) {
           deliver_all(j->second, caf::make_message(p));
@@ -221,6 +224,8 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
           st.joining.erase(j);
         }
         auto i = st.peers.find(id);
+        if (auto* obs = observe::observatory::active(); obs && i != st.peers.end())
+          obs->node_down(id, describe(reason));
         auto w = st.down_waiters.find(id);
         if (w != st.down_waiters.end()) {
           auto gone = peer_down{i != st.peers.end() ? i->second : peer{}, reason};

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string_view>
@@ -24,6 +25,8 @@
 #include "troupe/nodes/log.hpp"
 #include "troupe/nodes/loopback.hpp"
 #include "troupe/nodes/node_protocol.hpp"
+#include "troupe/nodes/observe/dashboard_server.hpp"
+#include "troupe/nodes/observe/status.hpp"
 #include "troupe/nodes/pool/task_runner.hpp"
 
 namespace troupe {
@@ -47,6 +50,8 @@ struct command_line {
   std::string listen;
   std::string join;
   std::string secret_file;
+  std::string dashboard;  // ADDR:PORT to serve the dashboard on, empty: none
+  std::string status;     // HOST:PORT of a head's dashboard to print, then exit
   bool insecure_loopback = false;
   wire::tls_options tls;
   size_t workers = 0;
@@ -93,6 +98,13 @@ void add_common_flags(CLI::App& app, command_line& cl) {
          "seconds a joining worker keeps trying to reach its head before it exits with status 1")
       ->check(in_range(1, max_join_timeout_s, "seconds"))
       ->capture_default_str();
+  option("--dashboard", cl.dashboard,
+         "serve a live dashboard, /api/cluster and Prometheus /metrics on ADDR:PORT (the head; "
+         "loopback only unless a cluster secret or TLS is set; port 0 picks one)")
+      ->check(endpoint(true));
+  option("--status", cl.status,
+         "print the cluster of the head whose --dashboard is at HOST:PORT as a table, then exit")
+      ->check(endpoint(false));
   option("--secret-file", cl.secret_file,
          "file holding the cluster secret for TCP links (or set TROUPE_SECRET)");
   app.add_flag("--insecure-loopback", cl.insecure_loopback,
@@ -378,7 +390,40 @@ int run_main(const program& prog, node& n, const head_options& head) {
   }
 }
 
-int run_head(const program& prog, const command_line& cl, const tcp_credentials& creds) {
+// --dashboard: on loopback, or anywhere once the cluster has credentials (the --listen rule).
+// Returns the running server, or null after saying why on stderr.
+std::unique_ptr<observe::dashboard_server> start_dashboard(caf::actor_system& sys,
+                                                           const command_line& cl,
+                                                           bool has_credentials,
+                                                           const std::string& head_name) {
+  std::string host;
+  uint16_t port = 0;
+  parse_endpoint(cl.dashboard, host, port);  // validated with the flags
+  observe::dashboard_server::options opts{.host = host, .port = port, .head_name = head_name};
+  if (auto loopback = loopback_address(host)) {
+    opts.host = *loopback;
+    opts.check_host = true;
+  } else if (!has_credentials) {
+    std::cerr << "error: refusing to serve the dashboard on " << host
+              << " without credentials: it is not (or does not resolve only to) a loopback "
+                 "address, and anyone who can reach it could watch this cluster. Set a cluster "
+                 "secret (--secret-file or TROUPE_SECRET) or TLS certificates (--tls-ca, "
+                 "--tls-cert, --tls-key), or use 127.0.0.1\n";
+    return nullptr;
+  }
+  std::string problem;
+  auto server = observe::dashboard_server::start(sys, opts, problem);
+  if (!server) {
+    std::cerr << "error: " << problem << "\n";
+    return nullptr;
+  }
+  auto shown = opts.host.find(':') != std::string::npos ? "[" + opts.host + "]" : opts.host;
+  std::cerr << "dashboard on http://" << shown << ":" << server->port() << "/" << std::endl;
+  return server;
+}
+
+int run_head(const program& prog, const command_line& cl, const tcp_credentials& creds,
+             bool has_credentials) {
   config cfg;
   prepare(cfg, prog, false);
   caf::actor_system sys{cfg};
@@ -391,6 +436,14 @@ int run_head(const program& prog, const command_line& cl, const tcp_credentials&
     // Worker processes die with us (PR_SET_PDEATHSIG); TCP workers see the connection close.
     std::_Exit(128 + sig);
   });
+  // Before the program's main: it sees every worker and pool from the start. Destroyed before
+  // the node and the actor system its requests use.
+  std::unique_ptr<observe::dashboard_server> dashboard;
+  if (!cl.dashboard.empty()) {
+    dashboard = start_dashboard(sys, cl, has_credentials, n.options().name);
+    if (!dashboard)
+      return 1;
+  }
   if (!cl.listen.empty()) {
     std::string host;
     uint16_t port = 0;
@@ -413,6 +466,8 @@ std::string check_combination(const command_line& cl) {
            + std::to_string(cl.heartbeat_timeout_ms) + "), or every peer is declared down";
   if (!cl.join.empty() && !cl.listen.empty())
     return "--join (run as a worker) and --listen (run as a head) exclude each other";
+  if (!cl.join.empty() && !cl.dashboard.empty())
+    return "--dashboard is served by the head; a worker node (--join) has none";
   return {};
 }
 
@@ -464,6 +519,12 @@ int run(int argc, char** argv, const program& prog) {
     std::cerr << "error: " << problem << "\n";
     return 2;
   }
+  if (!cl.status.empty() && !child) {
+    std::string host;
+    uint16_t port = 0;
+    parse_endpoint(cl.status, host, port);  // validated with the flags
+    return observe::print_status(host, port, std::cout, std::cerr);
+  }
   auto node_name = cl.name.empty() ? (child || !cl.join.empty() ? "worker" : "head") : cl.name;
   if (!log::init(node_name, cl.log_level)) {
     std::cerr << "error: unknown log level " << cl.log_level << "\n";
@@ -483,6 +544,7 @@ int run(int argc, char** argv, const program& prog) {
       return 2;
     }
   }
+  bool has_credentials = !secret->empty() || cl.tls.enabled();
   auto creds = credentials_for(cl, std::move(*secret));
   if (!creds) {
     std::cerr << "error: " << describe(creds.error()) << "\n";
@@ -490,7 +552,7 @@ int run(int argc, char** argv, const program& prog) {
   }
   if (!cl.join.empty())
     run_tcp_worker(prog, cl, *creds);
-  return run_head(prog, cl, *creds);
+  return run_head(prog, cl, *creds, has_credentials);
 }
 
 }  // namespace troupe

@@ -13,6 +13,7 @@
 #include "troupe/nodes/connection/proxy.hpp"
 #include "troupe/nodes/connection/wire_error.hpp"
 #include "troupe/nodes/log.hpp"
+#include "troupe/nodes/observe/observatory.hpp"
 
 namespace troupe::detail {
 namespace {
@@ -56,6 +57,10 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
   return {
       [this](caf::io::new_data_msg& msg) {
         last_seen_ = clock::now();
+        if (counters_) {
+          observe::link_counters::add(counters_->bytes_in, msg.buf.size());
+          counters_->seen_now();
+        }
         if (!tls_) {
           on_bytes(msg.buf);
         } else {
@@ -175,6 +180,8 @@ void connection_broker::hold_partial_frame(bool new_frame) {
 }
 
 void connection_broker::on_frame(const wire::frame_view& frame) {
+  if (counters_)
+    observe::link_counters::add(counters_->frames_in, 1);
   if (!established_) {
     on_handshake_frame(frame);
     return;
@@ -237,6 +244,10 @@ void connection_broker::on_established() {
   auto max_frame =
       hello.max_frame_size() > 0 ? hello.max_frame_size() : wire::default_max_frame_size;
   link_->established(max_frame);
+  if (auto* obs = observe::observatory::active()) {
+    counters_ = obs->link_opened(peer_.id);
+    link_->count_with(counters_);
+  }
   if (!tls_ && fd_ >= 0)
     link_->enable_direct_writes(fd_);
   if (tls_)

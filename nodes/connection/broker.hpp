@@ -98,6 +98,7 @@ private:
   std::unordered_map<caf::actor_id, caf::strong_actor_ptr> proxies_;
   std::unordered_map<uint64_t, caf::response_promise> pending_spawns_;
   uint64_t next_spawn_id_ = 1;
+  std::shared_ptr<observe::link_counters> counters_;  // null unless a dashboard runs
 };
 
 /// Starts a broker on `fd` whose slot among the node's open connections is taken already

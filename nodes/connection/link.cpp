@@ -41,6 +41,8 @@ send_status link_state::send(const wire::envelope_header& proto_header,
     status = encode(proto_header, content, problem);
     if (status != send_status::sent)
       return status;
+    if (counters_)
+      observe::link_counters::add(counters_->frames_out, 1);
     if (sender) {
       first_from_sender = exported_.insert(sender->id()).second;
       // Findable before the message can leave: an answer may come back at once.
@@ -148,9 +150,16 @@ void link_state::handed(size_t n) {
   handed_ += n;
 }
 
+void link_state::count_with(std::shared_ptr<observe::link_counters> counters) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  counters_ = std::move(counters);
+}
+
 void link_state::written(size_t n) {
   std::lock_guard<std::mutex> guard{mtx_};
   written_ += n;
+  if (counters_)
+    observe::link_counters::add(counters_->bytes_out, n);
   if (direct_fd_ >= 0 && written_ == handed_ && outbox_.empty())
     socket_idle_ = true;
 }
@@ -183,6 +192,8 @@ caf::actor link_state::push_locked() {
   if (socket_idle_ && now - last_direct_write_ >= direct_write_gap) {
     last_direct_write_ = now;
     auto n = ::send(direct_fd_, outbox_.data(), outbox_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (counters_ && n > 0)
+      observe::link_counters::add(counters_->bytes_out, static_cast<uint64_t>(n));
     if (n == static_cast<ssize_t>(outbox_.size())) {
       outbox_.clear();
       return nullptr;

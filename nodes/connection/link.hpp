@@ -47,6 +47,7 @@
 
 #include "troupe/actors/atoms.hpp"
 #include "troupe/messages/registry.hpp"
+#include "troupe/nodes/observe/link_counters.hpp"
 #include "troupe/nodes/wire/envelope.hpp"
 #include "troupe/nodes/wire/frame.hpp"
 
@@ -91,6 +92,8 @@ public:
       if (closed_)
         return false;
       write(outbox_);
+      if (counters_)
+        observe::link_counters::add(counters_->frames_out, 1);
       to_wake = push_locked();
     }
     if (to_wake)
@@ -131,6 +134,9 @@ public:
 
   /// The broker gave CAF bytes for the socket other than the outbox (handshake, Goodbye).
   void handed(size_t n);
+
+  /// While a dashboard runs: count the frames and bytes that leave into `counters`.
+  void count_with(std::shared_ptr<observe::link_counters> counters);
 
   /// CAF wrote n bytes (ack_writes on). Counting rather than trusting "nothing remains": that
   /// report may be stale by the time the broker reads it, with newer bytes handed to CAF since,
@@ -198,6 +204,7 @@ private:
   std::unordered_map<request_key, pending_request, request_key_hash> pending_;
   std::unordered_set<caf::actor_id> exported_;
   std::unordered_map<caf::actor_id, caf::weak_actor_ptr> spawned_;  // for the peer, alive
+  std::shared_ptr<observe::link_counters> counters_;                // null unless a dashboard runs
 };
 
 }  // namespace troupe::detail

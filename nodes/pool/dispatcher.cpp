@@ -11,6 +11,7 @@
 #include "troupe/nodes/frame_limit.hpp"
 #include "troupe/nodes/log.hpp"
 #include "troupe/nodes/node_protocol.hpp"
+#include "troupe/nodes/observe/observatory.hpp"
 #include "troupe/nodes/pool/dispatcher_state.hpp"
 #include "troupe/nodes/pool/task_runner.hpp"
 
@@ -45,13 +46,18 @@ std::string job_name(const job& j) {
 
 void finish(dispatcher_actor* self, const job_ptr& j, job_result&& r) {
   self->state.stats.tasks_completed += j->count;
+  for (auto& f : r.failures)
+    record_failure(self, *j, f.index, 1,
+                   [&f] { return f.type.empty() ? f.message : f.type + ": " + f.message; });
   auto done = std::move(j->done);
   j->done = nullptr;
   if (done)
     done(std::move(r));
 }
 
-void fail(const job_ptr& j, caf::error err) {
+void fail(dispatcher_actor* self, const job_ptr& j, caf::error err) {
+  if (!is(err, errc::cancelled))  // withdrawn by its caller: nothing went wrong
+    record_failure(self, *j, 0, j->count, [&err] { return describe(err); });
   job_result r;
   r.error = std::move(err);
   auto done = std::move(j->done);
@@ -63,11 +69,11 @@ void fail(const job_ptr& j, caf::error err) {
 void fail_all(dispatcher_actor* self, const caf::error& err) {
   auto& st = self->state;
   for (auto& j : st.queue)
-    fail(j, err);
+    fail(self, j, err);
   st.queue.clear();
   for (auto& kv : st.batches)
     for (auto& j : kv.second.jobs)
-      fail(j, err);
+      fail(self, j, err);
   st.batches.clear();
   for (auto& kv : st.workers) {
     kv.second.in_flight = 0;
@@ -352,7 +358,7 @@ void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason, 
         j->last_failure = reason;
       ++j->kills;
       if (j->kills >= st.opts.max_kills) {
-        fail(j,
+        fail(self, j,
              make_error(errc::worker_lost,
                         job_name(*j) + " lost " + std::to_string(j->kills)
                             + " workers that were running it (died, dropped, or failed it); giving "
@@ -421,7 +427,7 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
           refused = st.gave_up;
         if (refused) {
           for (auto& j : jobs)
-            fail(j, refused);
+            fail(self, j, refused);
           return;
         }
         if (!has_work(st))
@@ -430,7 +436,7 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
           // The size is known from encoding: arguments no frame can carry fail here, and no
           // worker is sent (or blamed for) what its link would refuse.
           if (st.max_frame_size > 0 && j->args.size() > max_value_size(st.max_frame_size))
-            fail(j, make_error(errc::message_too_large,
+            fail(self, j, make_error(errc::message_too_large,
                                job_name(*j) + ": "
                                    + describe_too_large(j->args.size(), st.max_frame_size,
                                                         "its arguments")));
@@ -471,7 +477,7 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
         std::deque<job_ptr> kept;
         for (auto& j : st.queue) {
           if (j->cancel())
-            fail(j, err);
+            fail(self, j, err);
           else if (j->phase.load() == job::sent)
             kept.push_back(j);  // started before, on a worker that died: it runs again
         }
@@ -508,6 +514,7 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
         stats.workers = self->state.workers.size();
         return stats;
       },
+      [self](observe_pool_atom) { return observe_pool(self); },
   };
 }
 
@@ -515,7 +522,12 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
 
 caf::actor spawn_dispatcher(caf::actor_system& sys, caf::actor manager, pool_options opts,
                             size_t max_frame_size) {
-  return sys.spawn(dispatcher, std::move(manager), opts, max_frame_size);
+  auto dispatcher_actor = sys.spawn(dispatcher, std::move(manager), opts, max_frame_size);
+  if (auto* obs = observe::observatory::active()) {
+    auto id = obs->pool_started(dispatcher_actor);
+    dispatcher_actor->attach_functor([obs, id] { obs->pool_ended(id); });
+  }
+  return dispatcher_actor;
 }
 
 }  // namespace troupe::detail

@@ -18,6 +18,9 @@
 //   (terminate_atom)          -> vector<peer> fails everything pending with errc::terminated
 //   (stats_atom)              -> pool_stats
 //
+//   from the dashboard's HTTP thread (nodes/observe/cluster.cpp)
+//   (observe_pool_atom)       -> observe::pool_view   queue, batches, workers, latest errors
+//
 //   from the node's manager (subscribed at start)
 //   peer_up, peer_down                        nodes that joined or left
 //
@@ -39,6 +42,7 @@
 #include <caf/atom.hpp>
 
 #include "troupe/actors/atoms.hpp"
+#include "troupe/nodes/observe/views.hpp"
 #include "troupe/nodes/pool/detail/job.hpp"
 #include "troupe/nodes/pool/process_pool.hpp"
 
@@ -51,6 +55,7 @@ using cancel_queued_atom = caf::atom_constant<caf::atom("cancelq")>;
 using terminate_atom = caf::atom_constant<caf::atom("terminate")>;
 using respawn_atom = caf::atom_constant<caf::atom("respawn")>;
 using pool_tick_atom = caf::atom_constant<caf::atom("pooltick")>;
+using observe_pool_atom = caf::atom_constant<caf::atom("observepl")>;
 
 /// Spawns a pool's dispatcher; `manager` is the node's manager actor, `max_frame_size` the
 /// node's frame limit (arguments over it fail their job before they are sent).
@@ -62,3 +67,4 @@ caf::actor spawn_dispatcher(caf::actor_system& sys, caf::actor manager, pool_opt
 // Local messages only: jobs and statistics never leave the process.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<troupe::detail::job_ptr>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::pool_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::observe::pool_view)

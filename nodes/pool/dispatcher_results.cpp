@@ -28,11 +28,12 @@ void on_timed_out_item(dispatcher_actor* self, uint64_t worker, batch& b, uint32
     }
     ++st.stats.timeouts;
     bool own = st.own_children.count(worker) > 0;
-    fail(j, make_error(errc::task_timeout,
-                       "task '" + j->task + "' (item " + std::to_string(j->first_index + item)
-                           + ") ran longer than its timeout of "
-                           + std::to_string(b.item_timeout.count()) + " ms; its worker "
-                           + (own ? "process was stopped and replaced" : "node was disconnected")));
+    fail(self, j,
+         make_error(errc::task_timeout,
+                    "task '" + j->task + "' (item " + std::to_string(j->first_index + item)
+                        + ") ran longer than its timeout of "
+                        + std::to_string(b.item_timeout.count()) + " ms; its worker "
+                        + (own ? "process was stopped and replaced" : "node was disconnected")));
   }
   requeue_front(self, std::move(again));
   fence(self, worker, make_error(errc::task_timeout, "a task ran past its timeout"), true);
@@ -102,7 +103,7 @@ void on_batch_error(dispatcher_actor* self, uint64_t id, const caf::error& err) 
       requeue_front(self, std::move(b.jobs));
     } else {
       for (auto& j : b.jobs)
-        fail(j, make_error(errc::message_too_large, job_name(*j) + ": " + describe(err)));
+        fail(self, j, make_error(errc::message_too_large, job_name(*j) + ": " + describe(err)));
     }
     dispatch(self);
     notify_waiters(self);

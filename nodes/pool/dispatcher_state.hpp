@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -21,6 +22,7 @@
 #include "troupe/messages/pool.pb.h"
 #include "troupe/messages/protobuf.hpp"
 #include "troupe/nodes/node.hpp"
+#include "troupe/nodes/observe/views.hpp"
 #include "troupe/nodes/pool/detail/job.hpp"
 #include "troupe/nodes/pool/plan.hpp"
 #include "troupe/nodes/pool/process_pool.hpp"
@@ -75,6 +77,8 @@ struct dispatcher_state {
   std::vector<caf::response_promise> drained_waiters;
   std::vector<std::pair<size_t, caf::response_promise>> worker_waiters;
   pool_stats stats;
+  uint64_t failures = 0;                               // items that failed (not cancelled)
+  std::deque<observe::task_error_view> recent_errors;  // kept while a dashboard runs
   static inline const char* name = "troupe.process_pool";
 };
 
@@ -88,7 +92,7 @@ inline bool has_work(const dispatcher_state& st) {
 void dispatch(dispatcher_actor* self);
 void notify_waiters(dispatcher_actor* self);
 void finish(dispatcher_actor* self, const job_ptr& j, job_result&& r);
-void fail(const job_ptr& j, caf::error err);
+void fail(dispatcher_actor* self, const job_ptr& j, caf::error err);
 /// "task 'f' (item 3-5)": whose job it is, for messages.
 std::string job_name(const job& j);
 void fail_all(dispatcher_actor* self, const caf::error& err);
@@ -104,6 +108,14 @@ void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason,
 // dispatcher_results.cpp
 void on_result(dispatcher_actor* self, uint64_t id, pool::ResultBatch& result);
 void on_batch_error(dispatcher_actor* self, uint64_t id, const caf::error& err);
+
+// dispatcher_observe.cpp
+/// Counts `count` failed items of `j` from `item` on; while a dashboard runs, also remembers
+/// the error, as `message()` words it (called only then: wording an error costs).
+void record_failure(dispatcher_actor* self, const job& j, uint32_t item, uint64_t count,
+                    const std::function<std::string()>& message);
+/// What the dashboard shows of this pool (observe_pool_atom).
+observe::pool_view observe_pool(dispatcher_actor* self);
 
 // dispatcher_tick.cpp
 void start_ticking(dispatcher_actor* self);

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""What --dashboard costs the process pool (issue 13). Three figures: troupe_bench's
+pool_map_tiny and pool_apply_async_tiny (tiny tasks, so a per-task overhead shows; each
+measurement lasts tens of milliseconds) and the mandelbrot demo's render time (2 workers,
+about 2 s). Each runs three ways, interleaved in every repetition (the order reversed every
+other one) so that other load on the machine hits all three alike:
+
+  off       no --dashboard (no server thread, no observatory)
+  on        --dashboard 127.0.0.1:0, nobody watching
+  watched   --dashboard, with this script fetching /api/cluster and /metrics back to back every
+            20 ms: 50 times what an open page and a 1 s Prometheus scrape ask
+
+Prints a table of medians and each way's ratio to `off` (higher is better for tasks/s, lower
+for seconds). Usage:
+  python3 bench/dashboard_cost.py [--build-dir build] [--reps 7]
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+METRICS = ["pool_map_tiny", "pool_apply_async_tiny", "mandelbrot_render"]
+POLL_INTERVAL_S = 0.02
+WAYS = ["off", "on", "watched"]
+
+
+def watch(stderr_path, stop):
+    """Polls the dashboard the head announces on stderr, once a second, until `stop`."""
+    url = None
+    while not stop.is_set() and url is None:
+        with open(stderr_path) as f:
+            m = re.search(r"dashboard on (http://\S+/)", f.read())
+        url = m.group(1) if m else None
+        time.sleep(0.05)
+    while not stop.wait(POLL_INTERVAL_S):
+        for path in ("api/cluster", "metrics"):
+            try:
+                urllib.request.urlopen(url + path, timeout=2).read()
+            except OSError:
+                pass
+
+
+def run_once(build_dir, metric, way, workdir):
+    if metric == "mandelbrot_render":
+        argv = [os.path.join(build_dir, "examples", "mandelbrot"), "--workers", "2",
+                "--iterations", "5000", "--out", os.path.join(workdir, "m.png")]
+    else:
+        argv = [os.path.join(build_dir, "bench", "troupe_bench"), "--only", metric]
+    if way != "off":
+        argv += ["--dashboard", "127.0.0.1:0"]
+    stderr_path = os.path.join(workdir, f"{metric}-{way}.err")
+    stop = threading.Event()
+    with open(stderr_path, "w") as err:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True)
+        watcher = None
+        if way == "watched":
+            watcher = threading.Thread(target=watch, args=(stderr_path, stop))
+            watcher.start()
+        try:
+            out, _ = proc.communicate(timeout=300)
+        finally:
+            stop.set()
+            if watcher:
+                watcher.join()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(argv)} exited with {proc.returncode}; see {stderr_path}")
+    if metric == "mandelbrot_render":
+        m = re.search(r"rendered in ([0-9.]+) s", out)
+        if not m:
+            sys.exit(f"{' '.join(argv)} printed no render time")
+        return float(m.group(1)), "s"
+    for line in out.splitlines():
+        record = json.loads(line)
+        if record["metric"] == metric:
+            return record["value"], record["unit"]
+    sys.exit(f"{' '.join(argv)} printed no {metric}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-dir", default="build")
+    parser.add_argument("--reps", type=int, default=7)
+    args = parser.parse_args()
+    build_dir = os.path.abspath(args.build_dir)
+    workdir = os.path.join(args.build_dir, "bench-dashboard")
+    os.makedirs(workdir, exist_ok=True)
+    samples = {(m, w): [] for m in METRICS for w in WAYS}
+    units = {}
+    for rep in range(args.reps):
+        for metric in METRICS:
+            order = WAYS if rep % 2 == 0 else list(reversed(WAYS))
+            for way in order:
+                value, units[metric] = run_once(build_dir, metric, way, workdir)
+                samples[(metric, way)].append(value)
+        print(f"repetition {rep + 1}/{args.reps} done", file=sys.stderr)
+    print(f"| metric | way | median | min | max | median / off |")
+    print(f"|---|---|---|---|---|---|")
+    for metric in METRICS:
+        base = statistics.median(samples[(metric, "off")])
+        for way in WAYS:
+            s = samples[(metric, way)]
+            med = statistics.median(s)
+            digits = 3 if units[metric] == "s" else 0
+            print(f"| {metric} | {way} | {med:,.{digits}f} {units[metric]} | {min(s):,.{digits}f} | "
+                  f"{max(s):,.{digits}f} | {med / base:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""The dashboard for real (issue 13): a mandelbrot head with two worker processes and
+--dashboard 127.0.0.1:0, watched over HTTP, by promtool, by a Prometheus server and by headless
+Chromium. One scenario per run, named by the first argument:
+
+  api         /api/cluster lists the workers, tasks done rise, a SIGKILLed worker shows as down and
+              its replacement as up; /metrics passes `promtool check metrics`; a foreign Host
+              header gets 403; --status prints the table, and fails with a clear message once
+              the head is gone
+  prometheus  a Prometheus server (own port, own temp dir) scrapes the head and its HTTP API
+              reports troupe_tasks_completed_total > 0 for each worker
+  browser     Chromium reads the worker count and tasks done from the page's DOM, twice (rising),
+              sees a killed worker down and its replacement up, and saves a screenshot
+  refuse      a non-loopback bind without credentials is refused (status 1); with a secret it
+              serves; a worker node (--join) with --dashboard is a usage error (status 2)
+  hostile     200 idle connections, garbage bytes and a huge header on the dashboard's port: the
+              head still renders and exits 0
+
+Every wait is bounded; every process started here is killed by its pid at the end. Exits 77
+(ctest SKIP_RETURN_CODE) with the reason when the machine lacks a tool the scenario needs."""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+SKIP = 77
+
+
+def fail(message):
+    print("FAIL: " + message, flush=True)
+    sys.exit(1)
+
+
+def skip(message):
+    print("SKIP: " + message, flush=True)
+    sys.exit(SKIP)
+
+
+def wait_for(what, check, timeout, interval=0.2):
+    """Polls check() until it returns something true; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (OSError, ValueError, urllib.error.URLError) as e:
+            last = e
+        time.sleep(interval)
+    fail(f"{what}: not within {timeout} s (last: {last!r})")
+
+
+def get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as res:
+        return res.read().decode()
+
+
+class Head:
+    """A mandelbrot head with --dashboard on a port it picks; stderr read for the address."""
+
+    def __init__(self, binary, workdir, extra=(), iterations=20000, env=None):
+        self.log_path = os.path.join(workdir, "head.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [binary, "--workers", "2", "--iterations", str(iterations), "--out",
+             os.path.join(workdir, "m.png"), "--dashboard", "127.0.0.1:0", *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir, env=env)
+        m = wait_for("the head announces its dashboard",
+                     lambda: re.search(r"dashboard on http://([0-9.]+):(\d+)/", self.output()), 20)
+        self.address = f"{m.group(1)}:{m.group(2)}"
+        self.url = f"http://{self.address}/"
+
+    def output(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def cluster(self):
+        return json.loads(get(self.url + "api/cluster"))
+
+    def finish(self, timeout=120):
+        try:
+            status = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            fail(f"the head did not finish within {timeout} s; its output:\n" + self.output())
+        if status != 0:
+            fail(f"the head exited with {status}; its output:\n" + self.output())
+        if "wrote " not in self.output():
+            fail("the head did not write its image:\n" + self.output())
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def tasks_done(cluster):
+    return sum(p["tasks_completed"] for p in cluster["pools"])
+
+
+def workers_up(cluster):
+    return [n for n in cluster["nodes"] if n["state"] == "up" and n["kind"] == "child"]
+
+
+def kill_a_worker_and_see_it_replaced(head):
+    """SIGKILLs one worker; returns once the API shows it down and a replacement up."""
+    victim = workers_up(wait_for("two workers up", lambda: len(workers_up(head.cluster())) == 2
+                                 and head.cluster(), 20))[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+
+    def replaced():
+        c = head.cluster()
+        down = [n for n in c["nodes"] if n["id"] == victim["id"] and n["state"] == "down"]
+        return c if down and len(workers_up(c)) == 2 and c["pools"] and \
+            c["pools"][0]["respawned"] >= 1 and c["pools"][0]["worker_deaths"] >= 1 else None
+    return victim, wait_for("the killed worker down and a replacement up", replaced, 20)
+
+
+def scenario_api(binary, workdir):
+    head = Head(binary, workdir)
+    try:
+        first = wait_for("two workers and some tasks done",
+                         lambda: (c := head.cluster()) and len(workers_up(c)) == 2
+                         and tasks_done(c) > 0 and c, 20)
+        wait_for("tasks done rising", lambda: tasks_done(head.cluster()) > tasks_done(first), 20)
+        names = sorted(n["name"] for n in workers_up(first))
+        metrics = get(head.url + "metrics")
+        for name in names:
+            if not re.search(r'troupe_tasks_completed_total\{[^}]*node="%s"[^}]*\} [0-9.e+]+'
+                             % re.escape(name), metrics):
+                fail(f"/metrics has no troupe_tasks_completed_total for {name}:\n{metrics}")
+        promtool = shutil.which("promtool")
+        if promtool:
+            check = subprocess.run([promtool, "check", "metrics"], input=metrics, text=True,
+                                   capture_output=True, timeout=30)
+            if check.returncode != 0:
+                fail(f"promtool check metrics: {check.stdout}{check.stderr}\n{metrics}")
+        status = subprocess.run([binary, "--status", head.address], capture_output=True,
+                                text=True, timeout=30)
+        if status.returncode != 0 or not all(n in status.stdout for n in names):
+            fail(f"--status: {status.returncode}\n{status.stdout}{status.stderr}")
+        victim, after = kill_a_worker_and_see_it_replaced(head)
+        if victim["name"] in [n["name"] for n in workers_up(after)]:
+            fail("the killed worker still shows as up")
+        # DNS rebinding: a page from elsewhere that resolves its own name to 127.0.0.1.
+        host, port = head.address.split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        conn.request("GET", "/api/cluster", headers={"Host": f"rebound.example:{port}"})
+        if (status := conn.getresponse().status) != 403:
+            fail(f"a request for Host rebound.example got {status}, not 403")
+        conn.close()
+        pools = json.loads(get(head.url + "api/pools"))["pools"]
+        if len(pools) != 1 or pools[0]["tasks_completed"] <= 0:
+            fail(f"/api/pools: {pools}")
+        head.finish()
+        gone = subprocess.run([binary, "--status", head.address], capture_output=True, text=True,
+                              timeout=30)
+        if gone.returncode == 0 or "cannot reach a troupe head" not in gone.stderr:
+            fail(f"--status of a finished head: {gone.returncode} {gone.stderr!r}")
+        if not promtool:
+            skip("everything passed except promtool check metrics: promtool is not installed "
+                 "(Debian's prometheus package)")
+    finally:
+        head.kill()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scenario_prometheus(binary, workdir):
+    server = shutil.which("prometheus")
+    if not server:
+        skip("no prometheus server (Debian's prometheus package)")
+    head = Head(binary, workdir, iterations=40000)
+    prom = None
+    try:
+        config = os.path.join(workdir, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: troupe\n    static_configs:\n"
+                    f"      - targets: ['{head.address}']\n")
+        port = free_port()
+        prom_log = open(os.path.join(workdir, "prometheus.log"), "w")
+        prom = subprocess.Popen(
+            [server, f"--config.file={config}", f"--storage.tsdb.path={workdir}/tsdb",
+             f"--web.listen-address=127.0.0.1:{port}"], stdout=prom_log,
+            stderr=subprocess.STDOUT, cwd=workdir)
+        query = "max_over_time(troupe_tasks_completed_total[5m])"
+        url = f"http://127.0.0.1:{port}/api/v1/query?query=" + urllib.request.quote(query)
+
+        def per_worker():
+            result = json.loads(get(url))["data"]["result"]
+            done = {r["metric"]["node"]: float(r["value"][1]) for r in result}
+            return done if len(done) >= 2 and all(v > 0 for v in done.values()) else None
+        done = wait_for("Prometheus sees troupe_tasks_completed_total > 0 for each worker",
+                        per_worker, 60, interval=0.5)
+        print(f"prometheus: {done}")
+        head.finish()
+    finally:
+        if prom and prom.poll() is None:
+            prom.terminate()
+            try:
+                prom.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                prom.kill()
+                prom.wait(timeout=10)
+        head.kill()
+
+
+def chromium_binary():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+def chromium(browser, workdir, *args, budget_ms=2500):
+    # The virtual time budget lets the page's polls run before the DOM is read.
+    flags = ["--headless", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+             f"--user-data-dir={workdir}/chromium", f"--virtual-time-budget={budget_ms}"]
+    if os.geteuid() == 0:
+        flags.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+    return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=60)
+
+
+def page_numbers(dom):
+    up = re.search(r'id="workers-up">(\d+)<', dom)
+    done = re.search(r'id="tasks-done">([\d,]+)<', dom)
+    if not up or not done:
+        return None
+    return int(up.group(1)), int(done.group(1).replace(",", "")), \
+        re.findall(r'<tr data-state="(up|down)"', dom)
+
+
+def scenario_browser(binary, workdir, screenshot):
+    browser = chromium_binary()
+    if not browser:
+        skip("no chromium (Debian's chromium package)")
+    head = Head(binary, workdir, iterations=30000)
+    try:
+        wait_for("two workers up", lambda: len(workers_up(head.cluster())) == 2, 20)
+
+        def read_page():
+            got = chromium(browser, workdir, "--dump-dom", head.url)
+            return page_numbers(got.stdout) or None
+        up, first, _ = wait_for("the page shows workers and tasks", lambda: (n := read_page())
+                                and n[0] == 2 and n[1] > 0 and n, 40, interval=0.5)
+        wait_for("tasks done rising on the page", lambda: (n := read_page()) and n[1] > first, 40,
+                 interval=0.5)
+        kill_a_worker_and_see_it_replaced(head)
+        wait_for("the page shows the killed worker down and two up",
+                 lambda: (n := read_page()) and n[0] == 2 and n[2].count("down") >= 1
+                 and n[2].count("up") == 2, 40, interval=0.5)
+        shot = chromium(browser, workdir, "--window-size=1400,1000", f"--screenshot={screenshot}",
+                        head.url, budget_ms=8000)
+        if not os.path.exists(screenshot) or os.path.getsize(screenshot) < 1000:
+            fail(f"no screenshot: {shot.stderr}")
+        print(f"screenshot: {screenshot}")
+        head.finish()
+    finally:
+        head.kill()
+
+
+def scenario_refuse(binary, workdir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TROUPE_")}
+    refused = subprocess.run([binary, "--workers", "1", "--dashboard", "0.0.0.0:0", "--out",
+                              os.path.join(workdir, "m.png")], capture_output=True, text=True,
+                             timeout=60, env=env)
+    if refused.returncode != 1 or "refusing to serve the dashboard on 0.0.0.0" not in \
+            refused.stderr or "wrote" in refused.stdout:
+        fail(f"non-loopback without credentials: {refused.returncode} {refused.stderr!r}")
+    env["TROUPE_SECRET"] = "a cluster secret for the dashboard test"
+    served = subprocess.run([binary, "--workers", "1", "--dashboard", "0.0.0.0:0", "--out",
+                             os.path.join(workdir, "m.png")], capture_output=True, text=True,
+                            timeout=60, env=env)
+    if served.returncode != 0 or "dashboard on http://0.0.0.0:" not in served.stderr:
+        fail(f"non-loopback with a secret: {served.returncode} {served.stderr!r}")
+    worker = subprocess.run([binary, "--join", "127.0.0.1:9", "--dashboard", "127.0.0.1:0"],
+                            capture_output=True, text=True, timeout=60, env=env)
+    if worker.returncode != 2 or "--dashboard is served by the head" not in worker.stderr:
+        fail(f"--dashboard on a worker node: {worker.returncode} {worker.stderr!r}")
+
+
+def scenario_hostile(binary, workdir):
+    # Long enough for the clients to connect while it renders: cpp-httplib listens with a
+    # backlog of 5, so connecting 200 takes a SYN retry or two (about 2 s).
+    head = Head(binary, workdir, iterations=40000)
+    held = []
+    try:
+        host, port = head.address.split(":")
+        for _ in range(200):  # idle: connect and say nothing
+            held.append(socket.create_connection((host, int(port)), timeout=5))
+        for i in range(20):  # garbage bytes, then hold the connection open
+            s = socket.create_connection((host, int(port)), timeout=5)
+            s.sendall(os.urandom(512) + b"\r\n\r\n" * (i % 2))
+            held.append(s)
+        huge = socket.create_connection((host, int(port)), timeout=5)
+        huge.sendall(b"GET /api/cluster HTTP/1.1\r\nHost: " + b"x" * 100000 + b"\r\n\r\n")
+        held.append(huge)
+        head.finish()
+    finally:
+        for s in held:
+            s.close()
+        head.kill()
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        sys.exit(2)
+    scenario, binary = sys.argv[1], os.path.abspath(sys.argv[2])
+    with tempfile.TemporaryDirectory(prefix=f"troupe-dashboard-{scenario}-") as workdir:
+        if scenario == "api":
+            scenario_api(binary, workdir)
+        elif scenario == "prometheus":
+            scenario_prometheus(binary, workdir)
+        elif scenario == "browser":
+            scenario_browser(binary, workdir, sys.argv[3])
+        elif scenario == "refuse":
+            scenario_refuse(binary, workdir)
+        elif scenario == "hostile":
+            scenario_hostile(binary, workdir)
+        else:
+            fail(f"unknown scenario {scenario}")
+    print(f"PASS: {scenario}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+// The dashboard's renderings of one cluster view: the JSON API reads back as written, /metrics
+// carries each worker's completed tasks under troupe_ names, --status prints every node.
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "troupe/nodes/observe/json.hpp"
+#include "troupe/nodes/observe/metrics.hpp"
+#include "troupe/nodes/observe/status.hpp"
+
+namespace troupe::observe {
+namespace {
+
+cluster_view two_workers_one_down() {
+  cluster_view v;
+  v.head = "head";
+  v.head_pid = 42;
+  v.now_ms = 1'700'000'000'000;
+  v.uptime_s = 12.5;
+  node_view a;
+  a.id = 1;
+  a.name = "worker-a";
+  a.pid = 100;
+  a.child = true;
+  a.address = "child pid 100";
+  a.heartbeat_age_s = 0.25;
+  a.bytes_in = 4096;
+  a.tasks_done = 7;
+  a.in_flight = 2;
+  node_view b = a;
+  b.id = 2;
+  b.name = "worker-b \"quoted\"";
+  b.child = false;
+  b.up = false;
+  b.down_reason = "killed";
+  v.nodes = {a, b};
+  pool_view p;
+  p.id = 1;
+  p.queued_items = 3;
+  p.items_in_flight = 2;
+  p.failures = 1;
+  p.stats.workers = 1;
+  p.stats.tasks_completed = 12;
+  p.stats.worker_deaths = 1;
+  p.stats.items_per_worker = {{"worker-a", 7}, {"worker-b \"quoted\"", 5}};
+  p.workers = {{.name = "worker-a", .node_id = 1, .in_flight = 2}};
+  p.errors = {{.task = "tile", .item = 4, .message = "std::invalid_argument: bad", .at_ms = 1}};
+  v.pools = {p};
+  v.rejections = {{"handshake", 2}};
+  return v;
+}
+
+TEST(DashboardViews, ClusterJsonReadsBackAsWritten) {
+  auto v = two_workers_one_down();
+  std::string problem;
+  auto back = parse_cluster_json(cluster_json(v), problem);
+  ASSERT_TRUE(back) << problem;
+  EXPECT_EQ(back->head, "head");
+  ASSERT_EQ(back->nodes.size(), 2u);
+  EXPECT_EQ(back->nodes[1].name, "worker-b \"quoted\"");
+  EXPECT_FALSE(back->nodes[1].up);
+  EXPECT_FALSE(back->nodes[1].child);
+  EXPECT_EQ(back->nodes[0].tasks_done, 7u);
+  EXPECT_EQ(back->nodes[0].bytes_in, 4096u);
+  ASSERT_EQ(back->pools.size(), 1u);
+  EXPECT_EQ(back->pools[0].stats.tasks_completed, 12u);
+  EXPECT_EQ(back->pools[0].failures, 1u);
+  EXPECT_EQ(back->pools[0].queued_items, 3u);
+}
+
+TEST(DashboardViews, ClusterJsonRefusesWhatIsNotTheApi) {
+  std::string problem;
+  EXPECT_FALSE(parse_cluster_json("<html>not a dashboard</html>", problem));
+  EXPECT_FALSE(problem.empty());
+  EXPECT_FALSE(parse_cluster_json(R"({"head": {"name": "h"}})", problem));
+}
+
+TEST(DashboardViews, MetricsCarryEachWorkersCompletedTasks) {
+  auto text = prometheus_text(two_workers_one_down());
+  EXPECT_NE(text.find("# TYPE troupe_tasks_completed_total counter"), std::string::npos) << text;
+  EXPECT_NE(text.find("troupe_tasks_completed_total{node=\"worker-a\",pool=\"1\"} 7"),
+            std::string::npos)
+      << text;
+  // Label values are escaped, not cut.
+  EXPECT_NE(text.find("node=\"worker-b \\\"quoted\\\"\""), std::string::npos) << text;
+  EXPECT_NE(text.find("troupe_queue_depth{pool=\"1\"} 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("troupe_rejections_total{reason=\"handshake\"} 2"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("troupe_node_up{kind=\"tcp\",link=\"2\",node=\"worker-b"), std::string::npos)
+      << text;
+}
+
+TEST(DashboardViews, StatusPrintsEveryNodeAndPool) {
+  std::ostringstream out;
+  print_cluster(two_workers_one_down(), out);
+  auto text = out.str();
+  EXPECT_NE(text.find("head (pid 42), 1 node up, 1 down"), std::string::npos) << text;
+  EXPECT_NE(text.find("worker-a"), std::string::npos) << text;
+  EXPECT_NE(text.find("down"), std::string::npos) << text;
+  EXPECT_NE(text.find("4.0 KiB"), std::string::npos) << text;
+  EXPECT_NE(text.find("#1"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace troupe::observe
