@@ -77,6 +77,15 @@ CLI::Validator endpoint(bool port_zero_allowed) {
       "HOST:PORT"};
 }
 
+// "http://127.0.0.1:8265/", as the head prints its dashboard, names the same HOST:PORT.
+std::string without_url_parts(std::string text) {
+  if (text.starts_with("http://"))
+    text.erase(0, 7);
+  while (text.ends_with("/"))
+    text.pop_back();
+  return text;
+}
+
 void add_common_flags(CLI::App& app, command_line& cl) {
   // Each flag can also come from the environment (TROUPE_...): handy in container manifests.
   auto option = [&](const std::string& names, auto& value, const std::string& help) {
@@ -103,7 +112,9 @@ void add_common_flags(CLI::App& app, command_line& cl) {
          "loopback only unless a cluster secret or TLS is set; port 0 picks one)")
       ->check(endpoint(true));
   option("--status", cl.status,
-         "print the cluster of the head whose --dashboard is at HOST:PORT as a table, then exit")
+         "print the cluster of the head whose --dashboard is at HOST:PORT (or the URL it printed) "
+         "as a table, then exit")
+      ->transform(without_url_parts)
       ->check(endpoint(false));
   option("--secret-file", cl.secret_file,
          "file holding the cluster secret for TCP links (or set TROUPE_SECRET)");

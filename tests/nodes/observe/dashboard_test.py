@@ -145,10 +145,11 @@ def scenario_api(binary, workdir):
                                    capture_output=True, timeout=30)
             if check.returncode != 0:
                 fail(f"promtool check metrics: {check.stdout}{check.stderr}\n{metrics}")
-        status = subprocess.run([binary, "--status", head.address], capture_output=True,
-                                text=True, timeout=30)
-        if status.returncode != 0 or not all(n in status.stdout for n in names):
-            fail(f"--status: {status.returncode}\n{status.stdout}{status.stderr}")
+        for where in (head.address, head.url):  # HOST:PORT, or the URL the head printed
+            status = subprocess.run([binary, "--status", where], capture_output=True,
+                                    text=True, timeout=30)
+            if status.returncode != 0 or not all(n in status.stdout for n in names):
+                fail(f"--status {where}: {status.returncode}\n{status.stdout}{status.stderr}")
         victim, after = kill_a_worker_and_see_it_replaced(head)
         if victim["name"] in [n["name"] for n in workers_up(after)]:
             fail("the killed worker still shows as up")
