@@ -286,8 +286,12 @@ void connection_broker::on_tick() {
     return;
   }
   link_->append([&](std::vector<char>& out) {
+    auto now = clock::now();
     wire::Heartbeat beat;
     beat.set_sequence(++heartbeat_sequence_);
+    beat.set_echo_sequence(heartbeats_.echo_sequence());
+    beat.set_echo_delay_us(heartbeats_.echo_delay_us(now));
+    heartbeats_.sent(heartbeat_sequence_, now);
     wire::append_frame(out, wire::kind::heartbeat, beat);
   });
   drain();
@@ -334,8 +338,15 @@ void connection_broker::respond_error(const wire::envelope_view& env, const caf:
 
 void connection_broker::on_heartbeat(std::string_view body) {
   wire::Heartbeat beat;
-  if (!beat.ParseFromArray(body.data(), static_cast<int>(body.size())))
+  if (!beat.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
     protocol_violation(cfg_.address + " sent a Heartbeat that does not parse");
+    return;
+  }
+  auto now = clock::now();
+  heartbeats_.received(beat.sequence(), now);
+  if (counters_)
+    if (auto rtt = heartbeats_.round_trip(beat.echo_sequence(), beat.echo_delay_us(), now))
+      counters_->round_trip(*rtt);
 }
 
 void connection_broker::on_envelope(std::string_view body) {

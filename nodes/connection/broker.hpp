@@ -24,6 +24,7 @@
 #include "troupe/nodes/wire/envelope.hpp"
 #include "troupe/nodes/wire/frame.hpp"
 #include "troupe/nodes/wire/handshake.hpp"
+#include "troupe/nodes/wire/heartbeat_clock.hpp"
 #include "troupe/nodes/wire/tls.hpp"
 
 namespace troupe::detail {
@@ -92,6 +93,7 @@ private:
   peer peer_;  // id, name, node, process_id, address: known once established
   clock::time_point last_seen_;
   uint64_t heartbeat_sequence_ = 0;
+  wire::heartbeat_clock heartbeats_;  // the link's round trip, from echoed heartbeats
   caf::actor_id last_target_id_ = 0;
   caf::weak_actor_ptr last_target_;
   wire::inbound_types in_types_;

@@ -17,6 +17,7 @@ json node_json(const node_view& n) {
           {"down_reason", n.down_reason},
           {"since_ms", n.since_ms},
           {"heartbeat_age_s", n.heartbeat_age_s},
+          {"round_trip_s", n.round_trip_s},
           {"bytes_in", n.bytes_in},
           {"bytes_out", n.bytes_out},
           {"frames_in", n.frames_in},
@@ -98,6 +99,7 @@ std::optional<cluster_view> parse_cluster_json(const std::string& text, std::str
       nv.down_reason = n.at("down_reason").get<std::string>();
       nv.since_ms = n.at("since_ms").get<int64_t>();
       nv.heartbeat_age_s = n.at("heartbeat_age_s").get<double>();
+      nv.round_trip_s = n.value("round_trip_s", -1.0);  // older heads do not send it
       nv.bytes_in = n.at("bytes_in").get<uint64_t>();
       nv.bytes_out = n.at("bytes_out").get<uint64_t>();
       nv.frames_in = n.at("frames_in").get<uint64_t>();

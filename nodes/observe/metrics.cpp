@@ -1,9 +1,14 @@
 #include "troupe/nodes/observe/metrics.hpp"
 
+#include <vector>
+
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+
+#include "troupe/nodes/observe/link_counters.hpp"
 
 namespace troupe::observe {
 namespace {
@@ -72,6 +77,12 @@ std::string prometheus_text(const cluster_view& v) {
   auto& bytes_out = counter(r, "troupe_link_sent_bytes_total", "Bytes sent on the link");
   auto& frames_in = counter(r, "troupe_link_received_frames_total", "Frames received on the link");
   auto& frames_out = counter(r, "troupe_link_sent_frames_total", "Frames sent on the link");
+  auto& round_trip = prometheus::BuildHistogram()
+                         .Name("troupe_heartbeat_round_trip_seconds")
+                         .Help("Round trips of the link, measured by its echoed heartbeats")
+                         .Register(r);
+  const prometheus::Histogram::BucketBoundaries bounds{link_counters::round_trip_bounds_s.begin(),
+                                                       link_counters::round_trip_bounds_s.end()};
   for (auto& n : v.nodes) {
     // A node's name may come back (a worker that rejoins): the connection id keeps series apart.
     Labels node{
@@ -83,6 +94,10 @@ std::string prometheus_text(const cluster_view& v) {
     bytes_out.Add(node).Increment(as_double(n.bytes_out));
     frames_in.Add(node).Increment(as_double(n.frames_in));
     frames_out.Add(node).Increment(as_double(n.frames_out));
+    if (n.round_trip_buckets.size() == bounds.size() + 1) {
+      std::vector<double> counts(n.round_trip_buckets.begin(), n.round_trip_buckets.end());
+      round_trip.Add(node, bounds).ObserveMultiple(counts, n.round_trip_sum_s);
+    }
   }
 
   auto& rejected =

@@ -106,6 +106,13 @@ std::vector<node_view> observatory::nodes() const {
       v.frames_out = c->frames_out.load(std::memory_order_relaxed);
       if (v.up)
         v.heartbeat_age_s = static_cast<double>(now - c->last_seen_ns.load()) * 1e-9;
+      if (auto last = c->last_round_trip_ns.load(std::memory_order_relaxed); last >= 0)
+        v.round_trip_s = static_cast<double>(last) * 1e-9;
+      v.round_trip_buckets.clear();
+      for (auto& bucket : c->round_trips)
+        v.round_trip_buckets.push_back(bucket.load(std::memory_order_relaxed));
+      v.round_trip_sum_s =
+          static_cast<double>(c->round_trip_sum_ns.load(std::memory_order_relaxed)) * 1e-9;
     }
     out.push_back(std::move(v));
   }

@@ -72,7 +72,7 @@ constexpr std::string_view html = R"page(<!doctype html>
   <section>
     <h2>Nodes</h2>
     <table id="nodes"><thead><tr>
-      <th>Name</th><th>Kind</th><th>Host</th><th class="num">PID</th><th>State</th><th class="num">Heartbeat</th>
+      <th>Name</th><th>Kind</th><th>Host</th><th class="num">PID</th><th>State</th><th class="num">Heartbeat</th><th class="num">Round trip</th>
       <th class="num">Tasks done</th><th class="num">Tasks/s</th><th class="num">In flight</th>
       <th class="num">Received</th><th class="num">Sent</th><th>Since</th>
     </tr></thead><tbody></tbody></table>
@@ -109,6 +109,11 @@ function bytes(n) {
   let i = 0; n = Number(n);
   while (n >= 1024 && i < units.length - 1) { n /= 1024; ++i; }
   return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
+}
+// Heartbeat round trips: microseconds on one host, milliseconds across a network.
+function roundTrip(s) {
+  if (s === undefined || s < 0) return "&ndash;";
+  return s < 1e-3 ? (s * 1e6).toFixed(0) + " &micro;s" : (s * 1e3).toFixed(s < 0.1 ? 2 : 0) + " ms";
 }
 function age(s) {
   if (s < 0) return "&ndash;";
@@ -189,10 +194,11 @@ function render(c) {
       '</td><td class="num">' + n.pid +
       '</td><td><span class="state ' + n.state + '"' + why + ">" + n.state + "</span></td>" +
       '<td class="num">' + (n.state === "up" ? age(n.heartbeat_age_s) : "&ndash;") + "</td>" +
+      '<td class="num">' + (n.state === "up" ? roundTrip(n.round_trip_s) : "&ndash;") + "</td>" +
       '<td class="num">' + num(n.tasks_done) + '</td><td class="num">' + r +
       '</td><td class="num">' + num(n.in_flight) + '</td><td class="num">' + bytes(n.bytes_in) +
       '</td><td class="num">' + bytes(n.bytes_out) + "</td><td>" + clock(n.since_ms) + "</td></tr>";
-  }).join("") : '<tr><td colspan="12" class="empty">no worker has joined yet</td></tr>';
+  }).join("") : '<tr><td colspan="13" class="empty">no worker has joined yet</td></tr>';
 
   el("pools").tBodies[0].innerHTML = c.pools.length ? c.pools.map(p =>
     "<tr><td>#" + p.id + '</td><td class="num">' + p.workers_ready + '</td><td class="num">' +

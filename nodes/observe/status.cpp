@@ -33,6 +33,17 @@ std::string age_text(const node_view& n) {
   return text;
 }
 
+std::string round_trip_text(const node_view& n) {
+  if (!n.up || n.round_trip_s < 0)
+    return "-";
+  char text[32];
+  if (n.round_trip_s < 1e-3)
+    std::snprintf(text, sizeof(text), "%.0f us", n.round_trip_s * 1e6);
+  else
+    std::snprintf(text, sizeof(text), "%.2f ms", n.round_trip_s * 1e3);
+  return text;
+}
+
 // Columns as wide as their widest cell; numbers right-aligned.
 void print_table(std::ostream& out, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows, size_t first_number_column) {
@@ -71,15 +82,15 @@ void print_cluster(const cluster_view& v, std::ostream& out) {
   std::vector<std::vector<std::string>> rows;
   for (auto& n : v.nodes)
     rows.push_back({n.name, n.child ? "child" : "tcp", n.up ? "up" : "down", std::to_string(n.pid),
-                    age_text(n), std::to_string(n.tasks_done), std::to_string(n.in_flight),
-                    bytes_text(n.bytes_in), bytes_text(n.bytes_out)});
+                    age_text(n), round_trip_text(n), std::to_string(n.tasks_done),
+                    std::to_string(n.in_flight), bytes_text(n.bytes_in), bytes_text(n.bytes_out)});
   if (rows.empty())
     out << "no nodes\n";
   else
-    print_table(
-        out,
-        {"NODE", "KIND", "STATE", "PID", "HEARTBEAT", "TASKS", "IN FLIGHT", "RECEIVED", "SENT"},
-        rows, 3);
+    print_table(out,
+                {"NODE", "KIND", "STATE", "PID", "HEARTBEAT", "ROUND TRIP", "TASKS", "IN FLIGHT",
+                 "RECEIVED", "SENT"},
+                rows, 3);
   out << "\n";
   rows.clear();
   for (auto& p : v.pools)

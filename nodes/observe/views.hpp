@@ -24,6 +24,11 @@ struct node_view {
   std::string down_reason;      // why its link closed, once down
   int64_t since_ms = 0;         // wall clock (ms since 1970) it joined, or left once down
   double heartbeat_age_s = -1;  // seconds since bytes last arrived; -1: not known
+  double round_trip_s = -1;     // the latest heartbeat round trip; -1: none measured yet
+  // Every round trip measured: counts per bucket of link_counters::round_trip_bounds_s (the
+  // last: above them all), not cumulative, and their sum.
+  std::vector<uint64_t> round_trip_buckets;
+  double round_trip_sum_s = 0;
   uint64_t bytes_in = 0, bytes_out = 0, frames_in = 0, frames_out = 0;
   uint64_t tasks_done = 0;  // items it answered, over every pool
   uint64_t in_flight = 0;   // items it runs or has queued now, over every pool

@@ -76,6 +76,23 @@ TEST_F(DashboardCluster, ShowsTheWorkersTheirTrafficTheTasksAndTheLatestFailure)
     EXPECT_GE(node.heartbeat_age_s, 0) << node.name;
     EXPECT_LT(node.heartbeat_age_s, 1.5) << node.name;  // heartbeats every 200 ms here
   }
+  // Echoed heartbeats measure each link's round trip (a few beats: wait for them).
+  v = view_until([](const cluster_view& v) {
+    for (auto& node : v.nodes)
+      if (node.up && node.round_trip_s < 0)
+        return false;
+    return true;
+  });
+  for (auto& node : v.nodes) {
+    if (!node.up)
+      continue;
+    EXPECT_GE(node.round_trip_s, 0) << node.name;
+    EXPECT_LT(node.round_trip_s, 1.0) << node.name;
+    uint64_t measured = 0;
+    for (auto n : node.round_trip_buckets)
+      measured += n;
+    EXPECT_GT(measured, 0u) << node.name;
+  }
   EXPECT_EQ(done, 4u);
   ASSERT_EQ(v.pools.size(), 1u);
   auto& p = v.pools[0];

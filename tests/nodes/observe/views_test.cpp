@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "troupe/nodes/observe/json.hpp"
+#include "troupe/nodes/observe/link_counters.hpp"
 #include "troupe/nodes/observe/metrics.hpp"
 #include "troupe/nodes/observe/status.hpp"
 
@@ -24,6 +25,12 @@ cluster_view two_workers_one_down() {
   a.child = true;
   a.address = "child pid 100";
   a.heartbeat_age_s = 0.25;
+  a.round_trip_s = 0.0004;
+  // 3 round trips: two of at most 250 us, one of at most 500 us (the buckets of link_counters).
+  a.round_trip_buckets.assign(link_counters::round_trip_bounds_s.size() + 1, 0);
+  a.round_trip_buckets[2] = 2;
+  a.round_trip_buckets[3] = 1;
+  a.round_trip_sum_s = 0.0009;
   a.bytes_in = 4096;
   a.tasks_done = 7;
   a.in_flight = 2;
@@ -62,6 +69,7 @@ TEST(DashboardViews, ClusterJsonReadsBackAsWritten) {
   EXPECT_FALSE(back->nodes[1].child);
   EXPECT_EQ(back->nodes[0].tasks_done, 7u);
   EXPECT_EQ(back->nodes[0].bytes_in, 4096u);
+  EXPECT_DOUBLE_EQ(back->nodes[0].round_trip_s, 0.0004);
   ASSERT_EQ(back->pools.size(), 1u);
   EXPECT_EQ(back->pools[0].stats.tasks_completed, 12u);
   EXPECT_EQ(back->pools[0].failures, 1u);
@@ -88,6 +96,21 @@ TEST(DashboardViews, MetricsCarryEachWorkersCompletedTasks) {
       << text;
   EXPECT_NE(text.find("troupe_node_up{kind=\"tcp\",link=\"2\",node=\"worker-b"), std::string::npos)
       << text;
+  // Heartbeat round trips as a histogram: cumulative buckets, count and sum.
+  EXPECT_NE(text.find("# TYPE troupe_heartbeat_round_trip_seconds histogram"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("troupe_heartbeat_round_trip_seconds_bucket{kind=\"child\",link=\"1\","
+                      "node=\"worker-a\",le=\"0.00025\"} 2"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("troupe_heartbeat_round_trip_seconds_bucket{kind=\"child\",link=\"1\","
+                      "node=\"worker-a\",le=\"+Inf\"} 3"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("troupe_heartbeat_round_trip_seconds_count{kind=\"child\",link=\"1\","
+                      "node=\"worker-a\"} 3"),
+            std::string::npos)
+      << text;
 }
 
 TEST(DashboardViews, StatusPrintsEveryNodeAndPool) {
@@ -98,6 +121,7 @@ TEST(DashboardViews, StatusPrintsEveryNodeAndPool) {
   EXPECT_NE(text.find("worker-a"), std::string::npos) << text;
   EXPECT_NE(text.find("down"), std::string::npos) << text;
   EXPECT_NE(text.find("4.0 KiB"), std::string::npos) << text;
+  EXPECT_NE(text.find("400 us"), std::string::npos) << "the round trip: " << text;
   EXPECT_NE(text.find("#1"), std::string::npos) << text;
 }
 
