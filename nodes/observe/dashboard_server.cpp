@@ -1,5 +1,8 @@
 #include "troupe/nodes/observe/dashboard_server.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -92,8 +95,13 @@ std::string host_of(const std::string& header) {
   return colon == std::string::npos ? header : header.substr(0, colon);
 }
 
+// An address literal of the loopback network, or localhost. A name that merely starts with
+// "127." (127.attacker.example) is a name anyone can point at 127.0.0.1: not loopback.
 bool loopback_name(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  return host == "localhost" || host == "::1";
 }
 
 }  // namespace
