@@ -534,6 +534,12 @@ int run(int argc, char** argv, const program& prog) {
     std::string host;
     uint16_t port = 0;
     parse_endpoint(cl.status, host, port);  // validated with the flags
+    // No node runs here: SIGTERM and SIGINT end the command as they end any other.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
     return observe::print_status(host, port, std::cout, std::cerr);
   }
   auto node_name = cl.name.empty() ? (child || !cl.join.empty() ? "worker" : "head") : cl.name;

@@ -9,7 +9,9 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -27,62 +29,93 @@ namespace {
 // A handful of threads serve every connection: the page polls once a second and Prometheus
 // scrapes every few seconds, so more would only be more for idle clients to hold.
 constexpr size_t serving_threads = 4;
-// An idle or trickling client holds a thread this long at most.
+// Accepted connections waiting for a thread. Beyond this the accepting thread waits, and further
+// clients wait in the kernel's backlog: a flood of connections costs the head a bounded number
+// of descriptors and bytes, never the descriptors its workers need.
+constexpr size_t max_waiting_connections = 64;
+// An idle client holds a thread this long; one that trickles bytes can hold it for as long as
+// it trickles (cpp-httplib times each read, not the request).
 constexpr time_t read_timeout_s = 3;
 constexpr time_t keep_alive_timeout_s = 2;
+// How long the head's exit waits for connections being served (trickling clients may never end).
+constexpr auto serving_grace = std::chrono::seconds{5};
 
-// httplib's own ThreadPool finishes every queued connection before it stops, each up to the read
-// timeout: 200 idle clients would hold the head's exit for minutes. This one runs what it has
-// begun and drops what still waits (their sockets close when the process ends).
+// The threads and waiting connections of one server, shared with the threads themselves: a
+// thread still held by a client at exit is left behind with its own reference.
+struct connection_queue {
+  std::mutex mtx;
+  std::condition_variable work;   // a connection waits, or stopping
+  std::condition_variable room;   // a waiting place freed, or stopping
+  std::condition_variable ended;  // a thread returned
+  std::deque<std::function<void()>> waiting;
+  bool stopping = false;
+  size_t running_threads = 0;
+  bool abandoned = false;  // threads were still serving at exit: the server must outlive them
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      stopping = true;
+      waiting.clear();  // not served: their sockets close when the process ends
+    }
+    work.notify_all();
+    room.notify_all();
+  }
+};
+
+// httplib's own ThreadPool queues without bound and finishes every queued connection before it
+// stops, each up to the read timeout: 200 idle clients held the head's exit for minutes. This
+// one bounds the queue (enqueue waits for room), drops what still waits when it stops, and
+// waits for the connections being served at most serving_grace.
 class connection_pool : public httplib::TaskQueue {
 public:
-  explicit connection_pool(size_t n) {
-    for (size_t i = 0; i < n; ++i)
-      threads_.emplace_back([this] { serve(); });
+  explicit connection_pool(std::shared_ptr<connection_queue> q) : q_(std::move(q)) {
+    q_->running_threads = serving_threads;
+    for (size_t i = 0; i < serving_threads; ++i)
+      std::thread{[q = q_] { serve(*q); }}.detach();
   }
 
+  // On the accepting thread.
   void enqueue(std::function<void()> fn) override {
     {
-      std::lock_guard<std::mutex> guard{mtx_};
-      if (stopping_)
+      std::unique_lock<std::mutex> lock{q_->mtx};
+      q_->room.wait(
+          lock, [this] { return q_->stopping || q_->waiting.size() < max_waiting_connections; });
+      if (q_->stopping)
         return;
-      jobs_.push_back(std::move(fn));
+      q_->waiting.push_back(std::move(fn));
     }
-    cv_.notify_one();
+    q_->work.notify_one();
   }
 
   void shutdown() override {
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      stopping_ = true;
-      jobs_.clear();
-    }
-    cv_.notify_all();
-    for (auto& t : threads_)
-      t.join();
+    q_->stop();
+    std::unique_lock<std::mutex> lock{q_->mtx};
+    if (!q_->ended.wait_for(lock, serving_grace, [this] { return q_->running_threads == 0; }))
+      q_->abandoned = true;
   }
 
 private:
-  void serve() {
+  static void serve(connection_queue& q) {
     for (;;) {
       std::function<void()> job;
       {
-        std::unique_lock<std::mutex> lock{mtx_};
-        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-        if (stopping_)
-          return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
+        std::unique_lock<std::mutex> lock{q.mtx};
+        q.work.wait(lock, [&q] { return q.stopping || !q.waiting.empty(); });
+        if (q.stopping)
+          break;
+        job = std::move(q.waiting.front());
+        q.waiting.pop_front();
       }
+      q.room.notify_one();
       job();
     }
+    std::lock_guard<std::mutex> guard{q.mtx};
+    --q.running_threads;
+    q.ended.notify_all();
   }
 
-  std::mutex mtx_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
+  std::shared_ptr<connection_queue> q_;
 };
 
 // "127.0.0.1:8265" -> "127.0.0.1", "[::1]:8265" -> "::1", "localhost" -> "localhost".
@@ -112,6 +145,23 @@ struct dashboard_server::impl {
   httplib::Server http;
   uint16_t port = 0;
   std::thread accepting;
+  std::shared_ptr<connection_queue> connections = std::make_shared<connection_queue>();
+  // Handlers read the actor system; the server's destructor closes this before the system goes.
+  std::shared_mutex serving;
+  bool closed = false;
+
+  // Runs a handler unless the server is closing (a connection left behind at exit).
+  template <class Handler>
+  auto guarded(Handler handler) {
+    return [this, handler](const httplib::Request& req, httplib::Response& res) {
+      std::shared_lock<std::shared_mutex> lock{serving};
+      if (closed) {
+        res.status = 503;
+        return;
+      }
+      handler(req, res);
+    };
+  }
 
   impl(caf::actor_system& s, options o) : sys(s), opts(std::move(o)) {}
 
@@ -136,16 +186,16 @@ struct dashboard_server::impl {
                      "connect-src 'self'; img-src data:");
       res.set_content(std::string{page()}, "text/html; charset=utf-8");
     });
-    http.Get("/api/cluster", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(cluster_json(collect(sys, opts.head_name)), "application/json");
-    });
-    http.Get("/api/pools", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(pools_json(collect(sys, opts.head_name)), "application/json");
-    });
-    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(prometheus_text(collect(sys, opts.head_name)),
-                      "text/plain; version=0.0.4; charset=utf-8");
-    });
+    http.Get("/api/cluster", guarded([this](const httplib::Request&, httplib::Response& res) {
+               res.set_content(cluster_json(collect(sys, opts.head_name)), "application/json");
+             }));
+    http.Get("/api/pools", guarded([this](const httplib::Request&, httplib::Response& res) {
+               res.set_content(pools_json(collect(sys, opts.head_name)), "application/json");
+             }));
+    http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
+               res.set_content(prometheus_text(collect(sys, opts.head_name)),
+                               "text/plain; version=0.0.4; charset=utf-8");
+             }));
   }
 };
 
@@ -154,7 +204,7 @@ std::unique_ptr<dashboard_server> dashboard_server::start(caf::actor_system& sys
   observatory::enable();
   auto state = std::make_unique<impl>(sys, std::move(opts));
   auto& http = state->http;
-  http.new_task_queue = [] { return new connection_pool(serving_threads); };
+  http.new_task_queue = [q = state->connections] { return new connection_pool(q); };
   http.set_read_timeout(read_timeout_s, 0);
   http.set_write_timeout(read_timeout_s, 0);
   http.set_keep_alive_timeout(keep_alive_timeout_s);
@@ -188,9 +238,23 @@ std::unique_ptr<dashboard_server> dashboard_server::start(caf::actor_system& sys
 dashboard_server::dashboard_server(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
 
 dashboard_server::~dashboard_server() {
+  {
+    std::unique_lock<std::shared_mutex> lock{impl_->serving};  // handlers running now finish
+    impl_->closed = true;
+  }
+  impl_->connections->stop();  // an accepting thread waiting for room goes on
   impl_->http.stop();
   if (impl_->accepting.joinable())
     impl_->accepting.join();
+  bool abandoned = false;
+  {
+    std::lock_guard<std::mutex> guard{impl_->connections->mtx};
+    abandoned = impl_->connections->abandoned;
+  }
+  // Threads still held by trickling clients run inside the server object: left to the process's
+  // end rather than freed under them. They no longer reach the actor system (closed).
+  if (abandoned)
+    static_cast<void>(impl_.release());
 }
 
 uint16_t dashboard_server::port() const {

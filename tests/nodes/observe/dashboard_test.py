@@ -13,8 +13,11 @@ Chromium. One scenario per run, named by the first argument:
               sees a killed worker down and its replacement up, and saves a screenshot
   refuse      a non-loopback bind without credentials is refused (status 1); with a secret it
               serves; a worker node (--join) with --dashboard is a usage error (status 2)
-  hostile     200 idle connections, garbage bytes and a huge header on the dashboard's port: the
-              head still renders and exits 0
+  hostile     1000 idle connections, 8 slowloris clients trickling a header to the end, garbage
+              bytes and a huge header on the dashboard's port: the head still renders and exits
+  status      --status against servers that are not troupe heads (one that never answers, one
+              that trickles its answer, one that sends 100 MB, one that sends HTML): each ends
+              with status 1 and one clear line within its 10 s deadline
 
 Every wait is bounded; every process started here is killed by its pid at the end. Exits 77
 (ctest SKIP_RETURN_CODE) with the reason when the machine lacks a tool the scenario needs."""
@@ -28,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -297,27 +301,113 @@ def scenario_refuse(binary, workdir):
         fail(f"--dashboard on a worker node: {worker.returncode} {worker.stderr!r}")
 
 
+def trickle(sock, stop):
+    """Slowloris: a request header one byte a second, never finished, until `stop` is set."""
+    try:
+        sock.sendall(b"GET /api/cluster HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        while not stop.wait(1.0):
+            sock.sendall(b"x")
+    except OSError:
+        pass  # the head closed it: what it may do
+
+
 def scenario_hostile(binary, workdir):
-    # Long enough for the clients to connect while it renders: cpp-httplib listens with a
-    # backlog of 5, so connecting 200 takes a SYN retry or two (about 2 s).
+    # Long enough for the clients to connect while it renders.
     head = Head(binary, workdir, iterations=40000)
     held = []
+    stop = threading.Event()
+    tricklers = []
     try:
         host, port = head.address.split(":")
-        for _ in range(200):  # idle: connect and say nothing
-            held.append(socket.create_connection((host, int(port)), timeout=5))
-        for i in range(20):  # garbage bytes, then hold the connection open
-            s = socket.create_connection((host, int(port)), timeout=5)
-            s.sendall(os.urandom(512) + b"\r\n\r\n" * (i % 2))
+        # 1000 idle clients: connects that never say anything. The dashboard takes a bounded
+        # number (the rest wait in the kernel's backlog), so connect without waiting.
+        for _ in range(1000):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((host, int(port)))
             held.append(s)
-        huge = socket.create_connection((host, int(port)), timeout=5)
-        huge.sendall(b"GET /api/cluster HTTP/1.1\r\nHost: " + b"x" * 100000 + b"\r\n\r\n")
+        # More trickling clients than the dashboard has threads: they hold every one of them,
+        # to the end, and the head must still exit.
+        for _ in range(8):
+            s = socket.create_connection((host, int(port)), timeout=30)
+            held.append(s)
+            t = threading.Thread(target=trickle, args=(s, stop), daemon=True)
+            t.start()
+            tricklers.append(t)
+        for i in range(20):  # garbage bytes, then hold the connection open
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((host, int(port)))
+            held.append(s)
+        huge = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        huge.setblocking(False)
+        huge.connect_ex((host, int(port)))
         held.append(huge)
-        head.finish()
+        time.sleep(0.5)  # let the non-blocking connects complete
+        for s in held[-21:]:
+            try:
+                s.send(os.urandom(512) if s is not huge else
+                       b"GET /api/cluster HTTP/1.1\r\nHost: " + b"x" * 100000 + b"\r\n\r\n")
+            except OSError:
+                pass  # still in the backlog: it holds a place there instead
+        head.finish(timeout=120)
     finally:
+        stop.set()
         for s in held:
             s.close()
         head.kill()
+
+
+def serve_badly(mode, ready):
+    """One connection of a server that is not a troupe head; `ready` gets its port."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(30)
+    ready.append(srv.getsockname()[1])
+    try:
+        conn, _ = srv.accept()
+        conn.settimeout(30)
+        conn.recv(4096)
+        if mode == "silent":
+            time.sleep(15)
+        elif mode == "trickle":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+            for _ in range(15):
+                conn.sendall(b"x")
+                time.sleep(1)
+        elif mode == "huge":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
+            for _ in range(100):
+                conn.sendall(b"y" * 1000000)
+        elif mode == "html":
+            body = b"<html>hello</html>"
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            time.sleep(1)
+        conn.close()
+    except OSError:
+        pass  # the command hung up first: what it should do with these
+    finally:
+        srv.close()
+
+
+def scenario_status(binary, workdir):
+    expected = {"silent": "no answer", "trickle": "did not answer /api/cluster within 10 s",
+                "huge": "over 16 MiB", "html": "is not a troupe dashboard"}
+    for mode, words in expected.items():
+        ready = []
+        server = threading.Thread(target=serve_badly, args=(mode, ready), daemon=True)
+        server.start()
+        wait_for("the bad server listens", lambda: ready, 10)
+        start = time.monotonic()
+        done = subprocess.run([binary, "--status", f"127.0.0.1:{ready[0]}"], capture_output=True,
+                              text=True, timeout=60)
+        took = time.monotonic() - start
+        if done.returncode != 1 or words not in done.stderr or took > 15:
+            fail(f"--status against a {mode} server: status {done.returncode} after {took:.1f} s,"
+                 f" stderr {done.stderr!r} (expected 1 and {words!r})")
+        server.join(timeout=30)
 
 
 def main():
@@ -336,6 +426,8 @@ def main():
             scenario_refuse(binary, workdir)
         elif scenario == "hostile":
             scenario_hostile(binary, workdir)
+        elif scenario == "status":
+            scenario_status(binary, workdir)
         else:
             fail(f"unknown scenario {scenario}")
     print(f"PASS: {scenario}")
