@@ -29,7 +29,7 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-protobuf
   clang libclang-rt-14-dev clang-format
-  podman runc podman-compose netavark aardvark-dns catatonit debootstrap iproute2 procps openssl
+  podman runc podman-compose netavark aardvark-dns iptables catatonit debootstrap iproute2 procps openssl
   chromium prometheus
 )
 # What the benchmarks need besides: the chart.
