@@ -9,15 +9,18 @@ other one) so that other load on the machine hits all three alike:
   on        --dashboard 127.0.0.1:0, nobody watching
   watched   --dashboard, with this script fetching /api/cluster and /metrics back to back every
             20 ms: 50 times what an open page and a 1 s Prometheus scrape ask
+  attacked  --dashboard, with this script holding 1000 idle connections and 8 slowloris clients
+            (a header trickled one byte a second) on its port for the whole run
 
 Prints a table of medians and each way's ratio to `off` (higher is better for tasks/s, lower
 for seconds). Usage:
-  python3 bench/dashboard_cost.py [--build-dir build] [--reps 7]
+  python3 bench/dashboard_cost.py [--build-dir build] [--reps 7] [--metrics m1,m2]
 """
 import argparse
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -27,7 +30,9 @@ import urllib.request
 
 METRICS = ["pool_map_tiny", "pool_apply_async_tiny", "mandelbrot_render"]
 POLL_INTERVAL_S = 0.02
-WAYS = ["off", "on", "watched"]
+WAYS = ["off", "on", "watched", "attacked"]
+IDLE_CLIENTS = 1000
+TRICKLING_CLIENTS = 8
 
 
 def watch(stderr_path, stop):
@@ -46,6 +51,48 @@ def watch(stderr_path, stop):
                 pass
 
 
+def dashboard_url(stderr_path, stop):
+    while not stop.is_set():
+        with open(stderr_path) as f:
+            m = re.search(r"dashboard on http://([0-9.]+):(\d+)/", f.read())
+        if m:
+            return m.group(1), int(m.group(2))
+        time.sleep(0.01)
+    return None
+
+
+def attack(stderr_path, stop):
+    """Holds idle and trickling connections on the dashboard's port until `stop`."""
+    where = dashboard_url(stderr_path, stop)
+    if not where:
+        return
+    held = []
+    try:
+        for _ in range(IDLE_CLIENTS):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(where)
+            held.append(s)
+        slow = []
+        for _ in range(TRICKLING_CLIENTS):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(where)
+            slow.append(s)
+            held.append(s)
+        first = True
+        while not stop.wait(0 if first else 1.0):
+            for s in slow:
+                try:
+                    s.send(b"GET / HTTP/1.1\r\nX-Slow: " if first else b"x")
+                except OSError:
+                    pass  # still connecting, or closed by the head
+            first = False
+    finally:
+        for s in held:
+            s.close()
+
+
 def run_once(build_dir, metric, way, workdir):
     if metric == "mandelbrot_render":
         argv = [os.path.join(build_dir, "examples", "mandelbrot"), "--workers", "2",
@@ -59,8 +106,9 @@ def run_once(build_dir, metric, way, workdir):
     with open(stderr_path, "w") as err:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True)
         watcher = None
-        if way == "watched":
-            watcher = threading.Thread(target=watch, args=(stderr_path, stop))
+        if way in ("watched", "attacked"):
+            watcher = threading.Thread(target=watch if way == "watched" else attack,
+                                       args=(stderr_path, stop))
             watcher.start()
         try:
             out, _ = proc.communicate(timeout=300)
@@ -89,14 +137,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", default="build")
     parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--metrics", default=",".join(METRICS),
+                        help="which of " + ", ".join(METRICS))
     args = parser.parse_args()
+    metrics = [m for m in args.metrics.split(",") if m]
+    if unknown := [m for m in metrics if m not in METRICS]:
+        sys.exit(f"unknown metric {unknown[0]}: one of {', '.join(METRICS)}")
     build_dir = os.path.abspath(args.build_dir)
     workdir = os.path.join(args.build_dir, "bench-dashboard")
     os.makedirs(workdir, exist_ok=True)
-    samples = {(m, w): [] for m in METRICS for w in WAYS}
+    samples = {(m, w): [] for m in metrics for w in WAYS}
     units = {}
     for rep in range(args.reps):
-        for metric in METRICS:
+        for metric in metrics:
             order = WAYS if rep % 2 == 0 else list(reversed(WAYS))
             for way in order:
                 value, units[metric] = run_once(build_dir, metric, way, workdir)
@@ -104,7 +157,7 @@ def main():
         print(f"repetition {rep + 1}/{args.reps} done", file=sys.stderr)
     print(f"| metric | way | median | min | max | median / off |")
     print(f"|---|---|---|---|---|---|")
-    for metric in METRICS:
+    for metric in metrics:
         base = statistics.median(samples[(metric, "off")])
         for way in WAYS:
             s = samples[(metric, way)]
