@@ -118,14 +118,29 @@ private:
   std::shared_ptr<connection_queue> q_;
 };
 
-// "127.0.0.1:8265" -> "127.0.0.1", "[::1]:8265" -> "::1", "localhost" -> "localhost".
+// "127.0.0.1:8265" -> "127.0.0.1", "[::1]:8265" -> "::1", "localhost" -> "localhost"; anything
+// else after the name (127.0.0.1:8265.evil.example, [::1].evil) is no Host we know: empty.
 std::string host_of(const std::string& header) {
+  std::string host = header, port;
   if (!header.empty() && header.front() == '[') {
     auto end = header.find(']');
-    return end == std::string::npos ? header : header.substr(1, end - 1);
+    if (end == std::string::npos)
+      return {};
+    host = header.substr(1, end - 1);
+    auto rest = header.substr(end + 1);
+    if (!rest.empty() && rest.front() != ':')
+      return {};
+    port = rest.empty() ? rest : rest.substr(1);
+  } else if (auto colon = header.find(':'); colon != std::string::npos) {
+    host = header.substr(0, colon);
+    port = header.substr(colon + 1);
+    if (port.empty())
+      return {};
   }
-  auto colon = header.find(':');
-  return colon == std::string::npos ? header : header.substr(0, colon);
+  for (char c : port)
+    if (c < '0' || c > '9')
+      return {};
+  return host;
 }
 
 // An address literal of the loopback network, or localhost. A name that merely starts with
@@ -167,13 +182,20 @@ struct dashboard_server::impl {
 
   bool host_allowed(const httplib::Request& req) const {
     auto host = host_of(req.get_header_value("Host"));
-    return host == opts.host || loopback_name(host);
+    return !host.empty() && (host == opts.host || loopback_name(host));
   }
 
   void routes() {
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       res.set_header("Cache-Control", "no-store");
       res.set_header("X-Content-Type-Options", "nosniff");
+      // Ranges would let one small request ask for the page many times over (bytes=0-,0-,...);
+      // nothing here is large enough to want one.
+      if (req.has_header("Range")) {
+        res.status = 416;
+        res.set_content("this server does not serve ranges\n", "text/plain");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       if (!opts.check_host || host_allowed(req))
         return httplib::Server::HandlerResponse::Unhandled;
       res.status = 403;

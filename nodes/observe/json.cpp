@@ -1,11 +1,25 @@
 #include "troupe/nodes/observe/json.hpp"
 
+#include <limits>
+#include <stdexcept>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 namespace troupe::observe {
 namespace {
 
 using nlohmann::json;
+
+// A count or id from another process's answer: a whole number that fits T, or the answer is not
+// a dashboard's (a negative pid would print as 4294967291).
+template <class T>
+T whole(const json& j, const char* key) {
+  const auto& v = j.at(key);
+  if (!v.is_number_unsigned() || v.get<uint64_t>() > std::numeric_limits<T>::max())
+    throw std::invalid_argument(std::string{"'"} + key + "' is not a count");
+  return v.get<T>();
+}
 
 json node_json(const node_view& n) {
   return {{"id", n.id},
@@ -90,9 +104,9 @@ std::optional<cluster_view> parse_cluster_json(const std::string& text, std::str
     v.uptime_s = doc.at("uptime_s").get<double>();
     for (auto& n : doc.at("nodes")) {
       node_view nv;
-      nv.id = n.at("id").get<uint64_t>();
+      nv.id = whole<uint64_t>(n, "id");
       nv.name = n.at("name").get<std::string>();
-      nv.pid = n.at("pid").get<uint32_t>();
+      nv.pid = whole<uint32_t>(n, "pid");
       nv.child = n.at("kind").get<std::string>() == "child";
       nv.address = n.at("address").get<std::string>();
       nv.up = n.at("state").get<std::string>() == "up";
@@ -100,32 +114,33 @@ std::optional<cluster_view> parse_cluster_json(const std::string& text, std::str
       nv.since_ms = n.at("since_ms").get<int64_t>();
       nv.heartbeat_age_s = n.at("heartbeat_age_s").get<double>();
       nv.round_trip_s = n.value("round_trip_s", -1.0);  // older heads do not send it
-      nv.bytes_in = n.at("bytes_in").get<uint64_t>();
-      nv.bytes_out = n.at("bytes_out").get<uint64_t>();
-      nv.frames_in = n.at("frames_in").get<uint64_t>();
-      nv.frames_out = n.at("frames_out").get<uint64_t>();
-      nv.tasks_done = n.at("tasks_done").get<uint64_t>();
-      nv.in_flight = n.at("in_flight").get<uint64_t>();
+      nv.bytes_in = whole<uint64_t>(n, "bytes_in");
+      nv.bytes_out = whole<uint64_t>(n, "bytes_out");
+      nv.frames_in = whole<uint64_t>(n, "frames_in");
+      nv.frames_out = whole<uint64_t>(n, "frames_out");
+      nv.tasks_done = whole<uint64_t>(n, "tasks_done");
+      nv.in_flight = whole<uint64_t>(n, "in_flight");
       v.nodes.push_back(std::move(nv));
     }
     for (auto& p : doc.at("pools")) {
       pool_view pv;
-      pv.id = p.at("id").get<uint64_t>();
-      pv.stats.workers = p.at("workers_ready").get<size_t>();
-      pv.queued_items = p.at("queued_items").get<uint64_t>();
-      pv.batches_in_flight = p.at("batches_in_flight").get<uint64_t>();
-      pv.items_in_flight = p.at("items_in_flight").get<uint64_t>();
-      pv.stats.tasks_completed = p.at("tasks_completed").get<uint64_t>();
-      pv.failures = p.at("failures").get<uint64_t>();
-      pv.stats.redispatched = p.at("redispatched").get<uint64_t>();
-      pv.stats.timeouts = p.at("timeouts").get<uint64_t>();
-      pv.stats.worker_deaths = p.at("worker_deaths").get<uint64_t>();
-      pv.stats.respawned = p.at("respawned").get<uint64_t>();
+      pv.id = whole<uint64_t>(p, "id");
+      pv.stats.workers = whole<size_t>(p, "workers_ready");
+      pv.queued_items = whole<uint64_t>(p, "queued_items");
+      pv.batches_in_flight = whole<uint64_t>(p, "batches_in_flight");
+      pv.items_in_flight = whole<uint64_t>(p, "items_in_flight");
+      pv.stats.tasks_completed = whole<uint64_t>(p, "tasks_completed");
+      pv.failures = whole<uint64_t>(p, "failures");
+      pv.stats.redispatched = whole<uint64_t>(p, "redispatched");
+      pv.stats.timeouts = whole<uint64_t>(p, "timeouts");
+      pv.stats.worker_deaths = whole<uint64_t>(p, "worker_deaths");
+      pv.stats.respawned = whole<uint64_t>(p, "respawned");
       v.pools.push_back(std::move(pv));
     }
     return v;
-  } catch (const json::exception& e) {
-    problem = e.what();
+  } catch (const std::exception& e) {  // json's own errors and whole()'s
+    // A parser's message may quote what it read: kept to one short line.
+    problem = std::string{e.what()}.substr(0, 200);
     return std::nullopt;
   }
 }

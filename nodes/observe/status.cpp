@@ -38,6 +38,15 @@ std::string age_text(const node_view& n) {
   return text;
 }
 
+// Names come from other processes (a TCP worker picks its own --name): control characters
+// would reach the terminal as escape sequences.
+std::string printable(std::string text) {
+  for (auto& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      c = '?';
+  return text;
+}
+
 std::string round_trip_text(const node_view& n) {
   if (!n.up || n.round_trip_s < 0)
     return "-";
@@ -79,16 +88,17 @@ void print_table(std::ostream& out, const std::vector<std::string>& header,
 
 void print_cluster(const cluster_view& v, std::ostream& out) {
   size_t up = std::count_if(v.nodes.begin(), v.nodes.end(), [](auto& n) { return n.up; });
-  out << v.head << " (pid " << v.head_pid << "), " << up << " node" << (up == 1 ? "" : "s")
-      << " up";
+  out << printable(v.head) << " (pid " << v.head_pid << "), " << up << " node"
+      << (up == 1 ? "" : "s") << " up";
   if (up < v.nodes.size())
     out << ", " << v.nodes.size() - up << " down";
   out << "\n\n";
   std::vector<std::vector<std::string>> rows;
   for (auto& n : v.nodes)
-    rows.push_back({n.name, n.child ? "child" : "tcp", n.up ? "up" : "down", std::to_string(n.pid),
-                    age_text(n), round_trip_text(n), std::to_string(n.tasks_done),
-                    std::to_string(n.in_flight), bytes_text(n.bytes_in), bytes_text(n.bytes_out)});
+    rows.push_back({printable(n.name), n.child ? "child" : "tcp", n.up ? "up" : "down",
+                    std::to_string(n.pid), age_text(n), round_trip_text(n),
+                    std::to_string(n.tasks_done), std::to_string(n.in_flight),
+                    bytes_text(n.bytes_in), bytes_text(n.bytes_out)});
   if (rows.empty())
     out << "no nodes\n";
   else

@@ -159,12 +159,21 @@ def scenario_api(binary, workdir):
             fail("the killed worker still shows as up")
         # DNS rebinding: a page from elsewhere that resolves its own name to 127.0.0.1.
         host, port = head.address.split(":")
-        for name in ("rebound.example", "127.rebound.example"):  # a name, even one like 127.x
+        # Names, even ones that start like a loopback address, and addresses with a tail.
+        for name in ("rebound.example:" + port, "127.rebound.example:" + port,
+                     "127.0.0.1.nip.io", f"127.0.0.1:{port}.rebound.example", "[::1].rebound",
+                     "127.0.0.1@rebound.example", f"127.0.0.1:{port}x"):
             conn = http.client.HTTPConnection(host, int(port), timeout=5)
-            conn.request("GET", "/api/cluster", headers={"Host": f"{name}:{port}"})
+            conn.request("GET", "/api/cluster", headers={"Host": name})
             if (status := conn.getresponse().status) != 403:
                 fail(f"a request for Host {name} got {status}, not 403")
             conn.close()
+        # One small request must not ask for the page many times over.
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        conn.request("GET", "/", headers={"Range": "bytes=" + ",".join(["0-"] * 2000)})
+        if (status := conn.getresponse().status) != 416:
+            fail(f"a request for 2000 ranges of the page got {status}, not 416")
+        conn.close()
         conn.close()
         pools = json.loads(get(head.url + "api/pools"))["pools"]
         if len(pools) != 1 or pools[0]["tasks_completed"] <= 0:

@@ -83,6 +83,30 @@ TEST(DashboardViews, ClusterJsonRefusesWhatIsNotTheApi) {
   EXPECT_FALSE(parse_cluster_json(R"({"head": {"name": "h"}})", problem));
 }
 
+// --status reads another process's answer: nonsense numbers are refused, long errors cut.
+TEST(DashboardViews, ClusterJsonRefusesNegativeCountsAndKeepsItsErrorShort) {
+  auto text = cluster_json(two_workers_one_down());
+  auto pid = text.find("\"pid\":100");
+  ASSERT_NE(pid, std::string::npos) << text;
+  text.replace(pid, std::string{"\"pid\":100"}.size(), "\"pid\":-5");
+  std::string problem;
+  EXPECT_FALSE(parse_cluster_json(text, problem));
+  EXPECT_NE(problem.find("'pid' is not a count"), std::string::npos) << problem;
+  EXPECT_FALSE(parse_cluster_json("[\"" + std::string(100000, 'x'), problem));
+  EXPECT_LE(problem.size(), 200u);
+}
+
+TEST(DashboardViews, StatusPrintsNoControlCharactersFromNames) {
+  auto v = two_workers_one_down();
+  v.head = "head\x1b[31m";
+  v.nodes[0].name = "evil\r\nname";
+  std::ostringstream out;
+  print_cluster(v, out);
+  EXPECT_EQ(out.str().find('\x1b'), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find('\r'), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("evil??name"), std::string::npos) << out.str();
+}
+
 TEST(DashboardViews, MetricsCarryEachWorkersCompletedTasks) {
   auto text = prometheus_text(two_workers_one_down());
   EXPECT_NE(text.find("# TYPE troupe_tasks_completed_total counter"), std::string::npos) << text;
