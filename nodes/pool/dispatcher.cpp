@@ -436,10 +436,11 @@ caf::behavior dispatcher(dispatcher_actor* self, caf::actor manager, pool_option
           // The size is known from encoding: arguments no frame can carry fail here, and no
           // worker is sent (or blamed for) what its link would refuse.
           if (st.max_frame_size > 0 && j->args.size() > max_value_size(st.max_frame_size))
-            fail(self, j, make_error(errc::message_too_large,
-                               job_name(*j) + ": "
-                                   + describe_too_large(j->args.size(), st.max_frame_size,
-                                                        "its arguments")));
+            fail(self, j,
+                 make_error(
+                     errc::message_too_large,
+                     job_name(*j) + ": "
+                         + describe_too_large(j->args.size(), st.max_frame_size, "its arguments")));
           else
             st.queue.push_back(std::move(j));
         }
