@@ -149,9 +149,11 @@ int run_child(const transport& t, int report_fd) {
   auto ctx = zmq_ctx_new();
   auto ctl = make_socket(ctx, ZMQ_PAIR);
   auto data = make_socket(ctx, ZMQ_PULL);
-  std::string ipc_base = "/tmp/peer_zmq." + std::to_string(::getpid());
-  std::string ctl_at = t.ipc ? "ipc://" + ipc_base + ".ctl" : "tcp://127.0.0.1:*";
-  std::string data_at = t.ipc ? "ipc://" + ipc_base + ".data" : "tcp://127.0.0.1:*";
+  // ipc:// in Linux's abstract socket namespace ("@"): an AF_UNIX socket like any other, but no
+  // file is left behind when a run is killed.
+  std::string ipc_base = "ipc://@peer_zmq." + std::to_string(::getpid());
+  std::string ctl_at = t.ipc ? ipc_base + ".ctl" : "tcp://127.0.0.1:*";
+  std::string data_at = t.ipc ? ipc_base + ".data" : "tcp://127.0.0.1:*";
   if (zmq_bind(ctl, ctl_at.c_str()) != 0 || zmq_bind(data, data_at.c_str()) != 0)
     zmq_fail("child: bind");
   auto line = last_endpoint(ctl) + " " + last_endpoint(data) + "\n";
@@ -180,10 +182,6 @@ int run_child(const transport& t, int report_fd) {
   zmq_close(data);
   zmq_close(ctl);
   zmq_ctx_term(ctx);
-  if (t.ipc) {
-    ::unlink((ipc_base + ".ctl").c_str());
-    ::unlink((ipc_base + ".data").c_str());
-  }
   return 0;
 }
 
