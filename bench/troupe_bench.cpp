@@ -367,8 +367,6 @@ void bandwidth_sweep(caf::actor_system& sys, const caf::actor& remote, const cha
 
 struct sizes {
   uint64_t messages;
-  uint64_t trip_blocks;
-  uint64_t trips_per_block;
   uint64_t apply_async_tasks;
   uint64_t latency_calls;
   std::chrono::milliseconds idle_window;
@@ -376,19 +374,19 @@ struct sizes {
 
 sizes pick_sizes() {
   if (opt.quick)
-    return {100'000, 5, 600, 2'000, 3'000, 2000ms};
-  return {1'000'000, 5, 4'000, 20'000, 20'000, 4000ms};
+    return {100'000, 2'000, 3'000, 2000ms};
+  return {1'000'000, 20'000, 20'000, 4000ms};
 }
 
 std::vector<std::string> request_latency_metrics() {
   return with_suffixes("request_latency", {"_p50", "_p99", "_p999"});
 }
 
-// Round trips by the block method (bench-spec.md), after a tenth as many untimed ones; the
-// samples of every block, for the percentiles of request_latency.
-std::vector<double> round_trips(troupe::node& node, const caf::actor& remote, const sizes& n) {
-  auto timed = n.trip_blocks * n.trips_per_block;
-  return round_trip::samples_us(node.system(), remote, timed / 10, timed, program);
+// The samples of the block method (bench-spec.md), as many as every peer times
+// (peer_round_trips.hpp); all of them give request_latency's percentiles.
+std::vector<double> round_trips(troupe::node& node, const caf::actor& remote) {
+  return round_trip::samples_us(node.system(), remote, peers::round_trip_warmup(opt.quick),
+                                peers::round_trip_timed(opt.quick), program);
 }
 
 void bench_socketpair(troupe::node& node, const sizes& n) {
@@ -399,10 +397,9 @@ void bench_socketpair(troupe::node& node, const sizes& n) {
                 item_stream(node.system(), remote, n.messages).msgs_per_s, "msgs/s");
   bandwidth_sweep(node.system(), remote, "troupe_socketpair");
   if (peers::wanted(opt, "round_trip") || any_wanted(request_latency_metrics())) {
-    auto samples = round_trips(node, remote, n);
+    auto samples = round_trips(node, remote);
     peers::emit(opt, "round_trip", "troupe_socketpair",
-                latency::min_of_block_medians(samples, n.trip_blocks, program, "troupe_socketpair"),
-                "us");
+                peers::min_block_median(program, "troupe_socketpair", samples), "us");
     latency::emit_percentiles(opt, "request_latency", "troupe_socketpair", samples);
   }
   auto status = node.stop_worker(worker);
@@ -425,9 +422,7 @@ void bench_tcp(troupe::node& node, const sizes& n) {
   bandwidth_sweep(node.system(), remote, "troupe_tcp");
   if (peers::wanted(opt, "round_trip"))
     peers::emit(opt, "round_trip", "troupe_tcp",
-                latency::min_of_block_medians(round_trips(node, remote, n), n.trip_blocks, program,
-                                              "troupe_tcp"),
-                "us");
+                peers::min_block_median(program, "troupe_tcp", round_trips(node, remote)), "us");
   stop_tcp_worker();
 }
 

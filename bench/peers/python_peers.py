@@ -8,7 +8,6 @@ Standard library only; uses the platform's default multiprocessing start method 
 
 import argparse
 import json
-import math
 import multiprocessing as mp
 import os
 import signal
@@ -139,21 +138,22 @@ def min_of_block_medians(impl, samples, blocks):
     per_block = len(samples) // blocks
     medians = [statistics.median(samples[b * per_block:(b + 1) * per_block])
                for b in range(blocks)]
-    spread = " ".join(f"{m:.1f}" for m in medians)
-    print(f"python_peers: round_trip {impl}: block medians (us) {spread}", file=sys.stderr)
+    spread = " ".join(f"{m:.3g}" for m in medians)
+    print(f"python_peers: {impl} round_trip block medians (us, {per_block} trips each): "
+          f"{spread}", file=sys.stderr)
     return min(medians)
 
 
-def percentile(samples, p):
-    """Nearest rank (the same as troupe_bench's): the smallest sample with at least p of all
-    samples at or below it."""
+def quantile(samples, q):
+    """The q-quantile as the C++ programs take it (peers/peer_round_trips.hpp): the sample at
+    rank round(q * (n - 1)) in sorted order."""
     ordered = sorted(samples)
-    return ordered[max(0, math.ceil(p * len(ordered)) - 1)]
+    return ordered[int(q * (len(ordered) - 1) + 0.5)]
 
 
 def emit_percentiles(only, metric, impl, samples):
-    for suffix, p in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999)):
-        emit(only, f"{metric}_{suffix}", impl, percentile(samples, p), "us")
+    for suffix, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999)):
+        emit(only, f"{metric}_{suffix}", impl, quantile(samples, q), "us")
 
 
 # ---- one-way bandwidth: Pipe send_bytes/recv_bytes ----------------------------------------------
@@ -432,7 +432,7 @@ def run(quick, only):
             emit(only, metric, "python_pipe",
                  one_way_bandwidth_pipe(size, bandwidth_messages(size, quick)), "MB/s")
     if wanted("round_trip"):
-        blocks, per_block = (5, 600) if quick else (5, 4_000)
+        blocks, per_block = (5, 1_000) if quick else (5, 4_000)  # as every peer's
         emit(only, "round_trip", "python_pipe",
              round_trip_pipe(blocks * per_block // 10, blocks, per_block), "us")
     if wanted("pool_map_tiny"):
