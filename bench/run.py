@@ -86,8 +86,9 @@ CROSS_PROCESS = ("troupe_socketpair", "troupe_tcp")
 # The ZeroMQ transport matched to each of troupe's: a socketpair against ipc://, TCP against tcp://.
 ZMQ_OF = {"troupe_socketpair": "zmq_ipc", "troupe_tcp": "zmq_tcp"}
 
-# Figures set beside no peer: the primes times compare C++ with Python, not troupe's overhead;
-# the head's CPU share is the diagnosis of the map's figure, not a figure to compare.
+# Figures set beside no peer: the primes times compare C++ with Python, not troupe's overhead
+# (the ratio that counts is the speedup's); the head's CPU share is the diagnosis of the map's
+# figure, not a figure to compare.
 NO_RATIO = {"cpu_primes_1_worker", "cpu_primes_2_workers",
             *(f"pool_map_head_cpu_w{n}" for n in WORKER_COUNTS)}
 
@@ -247,6 +248,8 @@ PROGRAMS = [
     Program("peer_zmq", "peer", TRANSPORT,
             40, 120, command=lambda b, q: [built(b, "bench", "peers", "peer_zmq")]),
     Program("peer_mpi", "peer", TRANSPORT, 40, 120, command=lambda b, q: mpirun(b)),
+    Program("plain_primes", "peer", ("cpu_speedup_2_workers",),
+            30, 60, command=lambda b, q: [built(b, "bench", "plain_primes")]),
     Program("peer_grpc", "peer", TRANSPORT,
             40, 120, command=lambda b, q: [built(b, "bench", "peers", "peer_grpc")]),
 ]
