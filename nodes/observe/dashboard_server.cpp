@@ -42,9 +42,10 @@ using boost::system::error_code;
 using namespace std::chrono_literals;
 
 // The bounds of the server. Together they bound what clients can make the head hold:
-// max_connections x (read_buffer_limit + the largest response) = 256 x (20 KiB + ~64 KiB), about
-// 21 MiB however many clients connect and whatever they send (the page is 12 KiB; /api/cluster
-// grows by a few hundred bytes a node and keeps at most 64 departed nodes and 20 errors a pool).
+// max_connections x (read_buffer_limit + the target and Host copied out of it + the largest
+// response) = 256 x (20 KiB + 16 KiB + ~64 KiB), about 25 MiB, however many clients connect and
+// whatever they send (the page is 12 KiB; /api/cluster grows by a few hundred bytes a node and
+// keeps at most 64 departed nodes and 20 errors a pool).
 //
 // A request line and its header fields together (a browser sends under 1 KiB). Beyond it the
 // request gets 431 and the connection closes: a million short header lines cost 16 KiB.

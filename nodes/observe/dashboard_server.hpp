@@ -10,7 +10,7 @@
 // the cluster's. Every connection is bounded: 16 KiB of request header (then 431), 4 KiB of body
 // (then 413; methods other than GET and HEAD get 405), 5 s to start a request, 10 s to finish
 // it, 10 s to take its answer, and 256 connections at once (a new one closes the oldest). What
-// clients can make the head hold is so bounded, about 21 MiB (dashboard_server.cpp says how).
+// clients can make the head hold is so bounded, about 25 MiB (dashboard_server.cpp says how).
 // Starting it turns the observatory on (observatory.hpp); a program without --dashboard never
 // starts it and pays nothing. On loopback binds, requests whose Host header is not the bound
 // address, localhost or a loopback address are refused with 403 (options::check_host). Whether
