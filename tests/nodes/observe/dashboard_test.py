@@ -81,10 +81,21 @@ class Head:
             [binary, "--workers", "2", "--iterations", str(iterations), "--out",
              os.path.join(workdir, "m.png"), "--dashboard", "127.0.0.1:0", *extra],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir, env=env)
-        m = wait_for("the head announces its dashboard",
-                     lambda: re.search(r"dashboard on http://([0-9.]+):(\d+)/", self.output()), 20)
+        try:
+            m = wait_for("the head announces its dashboard", self.announced, 20)
+        except SystemExit:
+            self.kill()
+            print("its output:\n" + self.output(), flush=True)
+            raise
         self.address = f"{m.group(1)}:{m.group(2)}"
         self.url = f"http://{self.address}/"
+
+    def announced(self):
+        m = re.search(r"dashboard on http://([0-9.]+):(\d+)/", self.output())
+        if not m and self.proc.poll() is not None:
+            fail(f"the head exited with {self.proc.returncode} before it announced its "
+                 f"dashboard:\n{self.output()}")
+        return m
 
     def output(self):
         with open(self.log_path) as f:
