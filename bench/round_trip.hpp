@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <future>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -39,6 +40,7 @@ inline void ping_once(caf::event_based_actor* self, caf::actor echo, std::shared
   }
   troupe::bench::Ping ping;
   ping.set_seq(i);
+  ping.set_pad(1);  // non-zero, or Protobuf would not send the padding at all
   auto start = clock_type::now();
   self->request(echo, std::chrono::seconds{10}, ping)
       .then(
@@ -72,14 +74,14 @@ inline caf::behavior pinger(caf::event_based_actor* self, caf::actor echo,
   };
 }
 
-/// Median round trip in µs of `trips` requests to `echo` (an actor answering a Ping with
-/// itself), after trips/10 untimed ones. Fails the program if a request fails or the run
+/// The individual round trips in µs of `trips` requests to `echo` (an actor answering a Ping
+/// with itself), after `warmup` untimed ones. Fails the program if a request fails or the run
 /// takes more than a minute (a hang, not a slow run).
-inline double median_us(caf::actor_system& sys, const caf::actor& echo, uint64_t trips,
-                        const char* program) {
+inline std::vector<double> samples_us(caf::actor_system& sys, const caf::actor& echo,
+                                      uint64_t warmup, uint64_t trips, const char* program) {
   auto run = std::make_shared<rtt_run>();
   run->program = program;
-  run->warmup = trips / 10;
+  run->warmup = warmup;
   run->n = trips;
   run->samples_us.reserve(trips);
   auto done = run->done.get_future();
@@ -88,7 +90,13 @@ inline double median_us(caf::actor_system& sys, const caf::actor& echo, uint64_t
     peers::fail(program, "round trips: timed out");
   if (!done.get())
     peers::fail(program, "a round trip failed");
-  return peers::median(run->samples_us);
+  return std::move(run->samples_us);
+}
+
+/// Median round trip in µs of `trips` requests after trips/10 untimed ones.
+inline double median_us(caf::actor_system& sys, const caf::actor& echo, uint64_t trips,
+                        const char* program) {
+  return peers::median(samples_us(sys, echo, trips / 10, trips, program));
 }
 
 }  // namespace round_trip

@@ -32,8 +32,12 @@ test_packages=(
   podman runc podman-compose netavark aardvark-dns iptables catatonit debootstrap iproute2 procps openssl
   chromium prometheus
 )
-# What the benchmarks need besides: the chart.
-bench_packages=(python3 python3-protobuf python3-matplotlib)
+# What the benchmarks need besides: the chart, and the peers ZeroMQ, MPI (with mpirun) and gRPC
+# (bench/peers/README.md).
+bench_packages=(
+  python3 python3-protobuf python3-matplotlib
+  libzmq3-dev libopenmpi-dev openmpi-bin libgrpc++-dev protobuf-compiler-grpc
+)
 
 install_packages() {
   local missing=()

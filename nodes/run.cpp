@@ -71,7 +71,8 @@ CLI::Validator endpoint(bool port_zero_allowed) {
         uint16_t port = 0;
         if (!parse_endpoint(text, host, port) || (port == 0 && !port_zero_allowed))
           return std::string{"expects HOST:PORT with a port from "}
-                 + (port_zero_allowed ? "0" : "1") + " to 65535, got '" + text + "'";
+                 + (port_zero_allowed ? "0" : "1")
+                 + " to 65535 (an IPv6 address in brackets: [::1]:PORT), got '" + text + "'";
         return {};
       },
       "HOST:PORT"};
@@ -491,6 +492,11 @@ bool parse_endpoint(const std::string& text, std::string& host, uint16_t& port) 
   host = text.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
+  // An IPv6 address goes in brackets: "::1:80" and "[::1:80" would split at a guess.
+  if (host.find_first_of("[]:") != std::string::npos && text.front() != '[')
+    return false;
+  if (host.find_first_of("[]") != std::string::npos)
+    return false;
   try {
     size_t used = 0;
     auto value = std::stoul(text.substr(colon + 1), &used);

@@ -1,8 +1,11 @@
 // peer_caf_basp: raw CAF 0.17 remoting (BASP over TCP on 127.0.0.1) between two processes, no
-// troupe: one-way throughput of small messages, bytes on the wire per message, and the median
-// request/response round trip. The binary re-executes itself (posix_spawn) as the receiving
-// process, which publishes one actor on a kernel-picked port and tells the parent via a pipe.
-// Output: one JSON line per figure on stdout (see README.md).
+// troupe: one-way throughput of small messages, bytes on the wire per message, and the
+// request/response round trip (block method, peer_round_trips.hpp). The binary re-executes itself
+// (posix_spawn) as the receiving process, which publishes one actor on a kernel-picked port and
+// tells the parent via a pipe. Every figure is measured twice in one run: with CAF's default
+// configuration (impl caf_basp) and tuned as troupe tunes its own actor systems (caf_basp_tuned:
+// work-stealing.moderate-sleep-duration = 0 in both processes), which also gives the
+// request_latency percentiles. Output: one JSON line per figure on stdout (see README.md).
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -31,6 +34,7 @@
 #include "caf/io/all.hpp"
 
 #include "peer_common.hpp"
+#include "peer_round_trips.hpp"
 
 extern char** environ;
 
@@ -58,6 +62,19 @@ constexpr auto request_timeout = std::chrono::seconds(10);
 constexpr auto child_start_timeout = std::chrono::seconds(10);
 constexpr auto whole_run_timeout = std::chrono::seconds(120);
 
+// bench-spec.md's 16-byte payload: after the atom, a sequence number and 8 bytes of padding.
+constexpr uint64_t padding = 0x7878787878787878;
+
+// CAF's idle scheduler threads poll with 50 us sleeps (moderate-sleep-duration) before they wait
+// on a condition variable, and new work does not wake a sleeping thread: every thread hop of a
+// round trip can wait up to 50 us. troupe sets the sleep to 0 (messages/config.cpp), so the fair
+// comparison is against BASP with the same setting, in both processes.
+void configure(caf::actor_system_config& cfg, bool tuned) {
+  cfg.load<caf::io::middleman>();
+  if (tuned)
+    cfg.set("work-stealing.moderate-sleep-duration", caf::timespan{0});
+}
+
 // ---- the receiving process -----------------------------------------------------------------
 
 struct sink_state {
@@ -69,7 +86,7 @@ struct sink_state {
 // sends it) and echoes pings. `fin` closes a stream and reports what arrived.
 caf::behavior sink(caf::stateful_actor<sink_state>* self) {
   return {
-      [=](data_atom, uint64_t seq, uint64_t, uint64_t, uint64_t) {
+      [=](data_atom, uint64_t seq, uint64_t) {
         auto& st = self->state;
         if (seq != st.received)
           ++st.misordered;
@@ -82,7 +99,7 @@ caf::behavior sink(caf::stateful_actor<sink_state>* self) {
         self->state = sink_state{};
         return result;
       },
-      [](ping_atom, uint64_t x) { return x; },
+      [](ping_atom, uint64_t seq, uint64_t pad) { return std::make_tuple(seq, pad); },
       // Answered, so the parent knows the request arrived before it tears its side down.
       [=](quit_atom) {
         self->quit();
@@ -91,13 +108,13 @@ caf::behavior sink(caf::stateful_actor<sink_state>* self) {
   };
 }
 
-int run_receiver(pid_t parent) {
+int run_receiver(pid_t parent, bool tuned) {
   // Die with the parent even if it is SIGKILLed; the check closes the race with an early death.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent)
     return 1;
   caf::actor_system_config cfg;
-  cfg.load<caf::io::middleman>();
+  configure(cfg, tuned);
   caf::actor_system sys{cfg};
   auto receiver = sys.spawn(sink);
   auto port = sys.middleman().publish(receiver, 0, "127.0.0.1");
@@ -127,7 +144,7 @@ std::string own_executable() {
 }
 
 // Spawns this binary as the receiver with its stdout on a pipe; returns the pipe's read end.
-int spawn_receiver() {
+int spawn_receiver(bool tuned) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
     peers::fail_errno(program, "pipe2");
@@ -141,6 +158,8 @@ int spawn_receiver() {
                           const_cast<char*>("receiver"),
                           const_cast<char*>("--parent-pid"),
                           parent.data(),
+                          const_cast<char*>("--tuned"),
+                          const_cast<char*>(tuned ? "1" : "0"),
                           nullptr};
   pid_t pid = -1;
   auto rc = ::posix_spawn(&pid, exe.c_str(), &actions, nullptr, args.data(), environ);
@@ -217,7 +236,7 @@ stream_result one_way(caf::actor_system& sys, const caf::actor& remote, uint64_t
   for (uint64_t seq = 0; seq < n; ++seq) {
     while (seq - acked >= window)
       await_credit(self, acked);
-    self->send(remote, data_atom::value, seq, uint64_t{1}, uint64_t{2}, uint64_t{3});
+    self->send(remote, data_atom::value, seq, padding);
   }
   uint64_t received = 0;
   uint64_t misordered = 0;
@@ -255,11 +274,11 @@ void ping_once(caf::event_based_actor* self, caf::actor remote, std::shared_ptr<
     return;
   }
   auto start = clock_type::now();
-  self->request(remote, request_timeout, ping_atom::value, i)
+  self->request(remote, request_timeout, ping_atom::value, i, padding)
       .then(
-          [=](uint64_t echoed) {
+          [=](uint64_t echoed, uint64_t pad) {
             std::chrono::duration<double, std::micro> rtt = clock_type::now() - start;
-            if (echoed != i) {
+            if (echoed != i || pad != padding) {
               run->done.set_value(false);
               self->quit();
               return;
@@ -283,8 +302,9 @@ caf::behavior pinger(caf::event_based_actor* self, caf::actor remote,
   };
 }
 
-double round_trip_us(caf::actor_system& sys, const caf::actor& remote, uint64_t warmup,
-                     uint64_t n) {
+// Every timed sample in the order taken.
+std::vector<double> round_trips_us(caf::actor_system& sys, const caf::actor& remote,
+                                   uint64_t warmup, uint64_t n) {
   auto run = std::make_shared<rtt_run>();
   run->warmup = warmup;
   run->n = n;
@@ -295,7 +315,7 @@ double round_trip_us(caf::actor_system& sys, const caf::actor& remote, uint64_t 
     peers::fail(program, "round trips timed out");
   if (!done.get())
     peers::fail(program, "round trip failed");
-  return peers::median(run->samples_us);
+  return std::move(run->samples_us);
 }
 
 // A plain send could still sit in our BASP broker when the actor system shuts down.
@@ -310,35 +330,59 @@ void stop_receiver(caf::actor_system& sys, const caf::actor& remote) {
 
 // ---- driver --------------------------------------------------------------------------------
 
-int run_driver(const peers::options& opt) {
+bool wants_round_trips(const peers::options& opt, bool tuned) {
+  if (peers::wanted(opt, "round_trip"))
+    return true;
+  return tuned
+         && (peers::wanted(opt, "request_latency_p50") || peers::wanted(opt, "request_latency_p99")
+             || peers::wanted(opt, "request_latency_p999"));
+}
+
+// One receiver process and one actor system per configuration, so the two never share state.
+void measure(const peers::options& opt, bool tuned) {
+  const char* impl = tuned ? "caf_basp_tuned" : "caf_basp";
   uint64_t messages = opt.quick ? 100'000 : 1'000'000;
-  uint64_t trips = opt.quick ? 1'000 : 5'000;
+  bool want_stream =
+      peers::wanted(opt, "one_way_throughput") || peers::wanted(opt, "wire_bytes_per_message");
+  bool want_trips = wants_round_trips(opt, tuned);
+  if (!want_stream && !want_trips)
+    return;
   // Spawned from the main thread before CAF starts: PDEATHSIG fires when the spawning *thread*
   // exits, and the main thread lives as long as the process.
-  peers::on_fail = kill_child;
-  auto port = read_port(spawn_receiver());
-  peers::start_watchdog(program, whole_run_timeout);
+  auto port = read_port(spawn_receiver(tuned));
   {
     caf::actor_system_config cfg;
-    cfg.load<caf::io::middleman>();
+    configure(cfg, tuned);
     caf::actor_system sys{cfg};
     auto remote = sys.middleman().remote_actor("127.0.0.1", port);
     if (!remote)
       peers::fail(program, "remote_actor failed: " + sys.render(remote.error()));
-    bool want_stream =
-        peers::wanted(opt, "one_way_throughput") || peers::wanted(opt, "wire_bytes_per_message");
     if (want_stream) {
       auto r = one_way(sys, *remote, messages);
-      peers::emit(opt, "one_way_throughput", "caf_basp", r.msgs_per_s, "msgs/s");
-      peers::emit(opt, "wire_bytes_per_message", "caf_basp", r.wire_bytes_per_msg, "bytes");
+      peers::emit(opt, "one_way_throughput", impl, r.msgs_per_s, "msgs/s");
+      peers::emit(opt, "wire_bytes_per_message", impl, r.wire_bytes_per_msg, "bytes");
     }
-    if (peers::wanted(opt, "round_trip"))
-      peers::emit(opt, "round_trip", "caf_basp", round_trip_us(sys, *remote, trips / 10, trips),
-                  "us");
+    if (want_trips) {
+      auto samples = round_trips_us(sys, *remote, peers::round_trip_warmup(opt.quick),
+                                    peers::round_trip_timed(opt.quick));
+      peers::emit(opt, "round_trip", impl, peers::min_block_median(program, impl, samples), "us");
+      if (tuned) {
+        peers::emit(opt, "request_latency_p50", impl, peers::quantile(samples, 0.5), "us");
+        peers::emit(opt, "request_latency_p99", impl, peers::quantile(samples, 0.99), "us");
+        peers::emit(opt, "request_latency_p999", impl, peers::quantile(samples, 0.999), "us");
+      }
+    }
     stop_receiver(sys, *remote);
   }
   if (!reap_child())
     peers::fail(program, "receiver process did not exit cleanly");
+}
+
+int run_driver(const peers::options& opt) {
+  peers::on_fail = kill_child;
+  peers::start_watchdog(program, whole_run_timeout);
+  measure(opt, false);
+  measure(opt, true);
   return 0;
 }
 
@@ -346,11 +390,13 @@ int run_driver(const peers::options& opt) {
 
 int main(int argc, char** argv) {
   auto opt =
-      peers::parse_args(argc, argv, {"one_way_throughput", "wire_bytes_per_message", "round_trip"},
-                        {"--role", "--parent-pid"});
-  if (opt.rest.size() == 4 && opt.rest[0] == "--role" && opt.rest[1] == "receiver"
-      && opt.rest[2] == "--parent-pid")
-    return run_receiver(static_cast<pid_t>(std::stol(opt.rest[3])));
+      peers::parse_args(argc, argv,
+                        {"one_way_throughput", "wire_bytes_per_message", "round_trip",
+                         "request_latency_p50", "request_latency_p99", "request_latency_p999"},
+                        {"--role", "--parent-pid", "--tuned"});
+  if (opt.rest.size() == 6 && opt.rest[0] == "--role" && opt.rest[1] == "receiver"
+      && opt.rest[2] == "--parent-pid" && opt.rest[4] == "--tuned")
+    return run_receiver(static_cast<pid_t>(std::stol(opt.rest[3])), opt.rest[5] == "1");
   if (!opt.rest.empty())
     peers::fail(program, "bad internal arguments");
   return run_driver(opt);

@@ -1,8 +1,10 @@
 // peer_socketpair: the floor for any inter-process messaging on this machine. A parent and a
-// forked child (no CAF, no threads, so fork without exec is safe) talk over an AF_UNIX
-// SOCK_STREAM socketpair using 32-byte frames (8-byte sequence number + 24 bytes padding).
-// Measures one-way throughput with one write() per frame and with 64 KiB batched writes, and the
-// median ping-pong round trip. Output: one JSON line per figure on stdout (see README.md).
+// forked child (no library, no threads, so fork without exec is safe) talk over an AF_UNIX
+// SOCK_STREAM socketpair in frames of a 4-byte length prefix and the payload (16 bytes: an 8-byte
+// sequence number + 8 bytes of padding; S bytes in the bandwidth sweep). Measures one-way
+// throughput with one write() per frame and with 64 KiB batched writes, one-way bandwidth per
+// payload size, and the ping-pong round trip (block method, peer_round_trips.hpp).
+// Output: one JSON line per figure on stdout (see README.md).
 
 #include <poll.h>
 #include <signal.h>
@@ -11,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "peer_common.hpp"
+#include "peer_round_trips.hpp"
 
 namespace {
 
@@ -27,15 +31,11 @@ constexpr const char* program = "peer_socketpair";
 
 using clock_type = std::chrono::steady_clock;
 
-constexpr size_t frame_size = 32;
-constexpr size_t batch_bytes = 64 * 1024;  // 2048 frames per write in the batched variant
-constexpr int child_timeout_s = 60;        // a child never outlives a stuck parent by more
-
-struct frame {
-  uint64_t seq;
-  char pad[frame_size - sizeof(uint64_t)];
-};
-static_assert(sizeof(frame) == frame_size);
+constexpr size_t payload_size = 16;               // bench-spec.md's message
+constexpr size_t prefix_size = sizeof(uint32_t);  // each frame's payload length
+constexpr size_t batch_bytes = 64 * 1024;         // the batched variant's write size
+constexpr size_t read_chunk = 256 * 1024;         // the receiver reads this much at a time
+constexpr int child_timeout_s = 60;               // a child never outlives a stuck parent by more
 
 [[noreturn]] void die(const std::string& what) {
   peers::fail_errno(program, what);
@@ -125,31 +125,90 @@ void reap_child(child_proc& c) {
   }
 }
 
-// Receiver side of both one-way variants: reads whatever arrives in big chunks, parses the
-// frames (checking the sequence so a parsing bug cannot inflate the figure) and acks at the end.
-void count_frames(int fd, uint64_t n) {
-  std::vector<char> buf(batch_bytes);
-  size_t have = 0;  // bytes of an incomplete frame carried over to the next read
-  uint64_t expected = 0;
-  while (expected < n) {
-    auto r = ::read(fd, buf.data() + have, buf.size() - have);
+// Builds `count` consecutive frames of `payload` bytes into `buf`, sequence numbers from `seq`.
+void fill_frames(std::vector<char>& buf, size_t payload, uint64_t seq, size_t count) {
+  buf.assign(count * (prefix_size + payload), 'x');
+  auto len = static_cast<uint32_t>(payload);
+  for (size_t i = 0; i < count; ++i, ++seq) {
+    auto frame = buf.data() + i * (prefix_size + payload);
+    std::memcpy(frame, &len, prefix_size);
+    std::memcpy(frame + prefix_size, &seq, sizeof(seq));
+  }
+}
+
+void set_seq(std::vector<char>& buf, size_t payload, size_t index, uint64_t seq) {
+  std::memcpy(buf.data() + index * (prefix_size + payload) + prefix_size, &seq, sizeof(seq));
+}
+
+// Parses a byte stream of frames whatever the read boundaries are: it keeps only each frame's
+// prefix and sequence number and skips the rest of the payload, so a 1 MiB frame never needs a
+// 1 MiB buffer. A wrong length or sequence number fails the run, so a parsing bug cannot
+// inflate the figure.
+class frame_checker {
+public:
+  explicit frame_checker(size_t payload) : payload_(payload) {}
+
+  bool feed(const char* p, size_t n) {
+    while (n > 0) {
+      if (skip_ > 0) {
+        auto k = std::min(skip_, n);
+        skip_ -= k;
+        p += k;
+        n -= k;
+        continue;
+      }
+      auto k = std::min(sizeof(head_) - have_, n);
+      std::memcpy(head_ + have_, p, k);
+      have_ += k;
+      p += k;
+      n -= k;
+      if (have_ < sizeof(head_))
+        continue;
+      uint32_t len = 0;
+      uint64_t seq = 0;
+      std::memcpy(&len, head_, prefix_size);
+      std::memcpy(&seq, head_ + prefix_size, sizeof(seq));
+      if (len != payload_ || seq != frames_)
+        return false;
+      ++frames_;
+      have_ = 0;
+      skip_ = payload_ - sizeof(seq);
+    }
+    return true;
+  }
+
+  uint64_t frames() const {
+    return frames_;
+  }
+
+  bool between_frames() const {
+    return have_ == 0 && skip_ == 0;
+  }
+
+private:
+  size_t payload_;
+  char head_[prefix_size + sizeof(uint64_t)] = {};
+  size_t have_ = 0;  // bytes of head_ filled
+  size_t skip_ = 0;  // payload bytes of the current frame still to pass over
+  uint64_t frames_ = 0;
+};
+
+// The receiving child of every one-way measurement: reads large chunks, checks every frame and
+// acks with the count after the last one.
+void count_frames(int fd, size_t payload, uint64_t n) {
+  std::vector<char> buf(read_chunk);
+  frame_checker checker(payload);
+  while (checker.frames() < n || !checker.between_frames()) {
+    auto r = ::read(fd, buf.data(), buf.size());
     if (r < 0 && errno == EINTR)
       continue;
     if (r <= 0)
       _exit(2);
-    have += static_cast<size_t>(r);
-    size_t off = 0;
-    for (; off + frame_size <= have; off += frame_size) {
-      frame f;
-      std::memcpy(&f, buf.data() + off, frame_size);
-      if (f.seq != expected)
-        _exit(3);
-      ++expected;
-    }
-    std::memmove(buf.data(), buf.data() + off, have - off);
-    have -= off;
+    if (!checker.feed(buf.data(), static_cast<size_t>(r)))
+      _exit(3);
   }
-  write_all(fd, &expected, sizeof(expected));
+  auto count = checker.frames();
+  write_all(fd, &count, sizeof(count));
 }
 
 uint64_t await_ack(int fd) {
@@ -158,80 +217,95 @@ uint64_t await_ack(int fd) {
   return ack;
 }
 
-double one_way(uint64_t n, size_t frames_per_write) {
-  auto child = spawn_child([n](int fd) { count_frames(fd, n); });
-  std::vector<frame> batch(frames_per_write);
-  for (auto& f : batch)
-    std::memset(f.pad, 'x', sizeof(f.pad));
+// Sends `n` frames of `payload` bytes, `per_write` frames per write(); returns the seconds from
+// the first write until the child's ack.
+double one_way_seconds(uint64_t n, size_t payload, size_t per_write) {
+  auto child = spawn_child([=](int fd) { count_frames(fd, payload, n); });
+  std::vector<char> buf;
+  fill_frames(buf, payload, 0, per_write);
   auto start = clock_type::now();
   for (uint64_t seq = 0; seq < n;) {
     size_t k = 0;
-    for (; k < frames_per_write && seq < n; ++k)
-      batch[k].seq = seq++;
-    write_all(child.fd, batch.data(), k * frame_size);
+    for (; k < per_write && seq < n; ++k)
+      set_seq(buf, payload, k, seq++);
+    write_all(child.fd, buf.data(), k * (prefix_size + payload));
   }
   auto ack = await_ack(child.fd);
   std::chrono::duration<double> elapsed = clock_type::now() - start;
   reap_child(child);
-  if (ack != n) {
+  if (ack != n)
     die_plain("receiver counted " + std::to_string(ack) + " frames, expected " + std::to_string(n));
-  }
-  return static_cast<double>(n) / elapsed.count();
+  return elapsed.count();
 }
 
-// Echoes 32-byte frames until the parent closes its end.
+// Echoes frames of `payload` bytes until the parent closes its end.
 void echo_frames(int fd) {
-  frame f;
+  char frame[prefix_size + payload_size];
   for (;;) {
-    auto r = ::read(fd, &f, sizeof(f));
+    auto r = ::read(fd, frame, sizeof(frame));
     if (r == 0)
       return;
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0)
       _exit(2);
-    if (static_cast<size_t>(r) < sizeof(f))
-      read_all(fd, reinterpret_cast<char*>(&f) + r, sizeof(f) - static_cast<size_t>(r));
-    write_all(fd, &f, sizeof(f));
+    if (static_cast<size_t>(r) < sizeof(frame))
+      read_all(fd, frame + r, sizeof(frame) - static_cast<size_t>(r));
+    write_all(fd, frame, sizeof(frame));
   }
 }
 
-double round_trip(uint64_t warmup, uint64_t n) {
+double round_trip(bool quick) {
   auto child = spawn_child(echo_frames);
+  auto warmup = peers::round_trip_warmup(quick);
+  auto timed = peers::round_trip_timed(quick);
   std::vector<double> samples;
-  samples.reserve(n);
-  frame f;
-  std::memset(f.pad, 'x', sizeof(f.pad));
-  for (uint64_t i = 0; i < warmup + n; ++i) {
-    f.seq = i;
+  samples.reserve(timed);
+  std::vector<char> frame;
+  fill_frames(frame, payload_size, 0, 1);
+  std::vector<char> echo(frame.size());
+  for (uint64_t i = 0; i < warmup + timed; ++i) {
+    set_seq(frame, payload_size, 0, i);
     auto start = clock_type::now();
-    write_all(child.fd, &f, sizeof(f));
-    read_all(child.fd, &f, sizeof(f));
+    write_all(child.fd, frame.data(), frame.size());
+    read_all(child.fd, echo.data(), echo.size());
     std::chrono::duration<double, std::micro> rtt = clock_type::now() - start;
-    if (f.seq != i) {
+    if (echo != frame)
       die_plain("echo returned the wrong frame");
-    }
     if (i >= warmup)
       samples.push_back(rtt.count());
   }
   reap_child(child);
-  return peers::median(std::move(samples));
+  return peers::min_block_median(program, "raw_socketpair", samples);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto opt = peers::parse_args(argc, argv, {"one_way_throughput", "round_trip"});
-  ::signal(SIGPIPE,
-           SIG_IGN);  // a dead child must surface as EPIPE and a message, not a silent kill
+  std::vector<std::string> metrics{"one_way_throughput", "round_trip"};
+  for (auto& m : peers::bandwidth_metrics())
+    metrics.push_back(m);
+  auto opt = peers::parse_args(argc, argv, metrics);
+  // A dead child must surface as EPIPE and a message, not a silent kill.
+  ::signal(SIGPIPE, SIG_IGN);
   uint64_t frames = opt.quick ? 100'000 : 1'000'000;
-  uint64_t trips = opt.quick ? 2'000 : 20'000;
   if (peers::wanted(opt, "one_way_throughput")) {
-    peers::emit(opt, "one_way_throughput", "raw_socketpair_1write", one_way(frames, 1), "msgs/s");
+    auto n = static_cast<double>(frames);
+    peers::emit(opt, "one_way_throughput", "raw_socketpair_1write",
+                n / one_way_seconds(frames, payload_size, 1), "msgs/s");
+    auto per_batch = batch_bytes / (prefix_size + payload_size);
     peers::emit(opt, "one_way_throughput", "raw_socketpair_batched",
-                one_way(frames, batch_bytes / frame_size), "msgs/s");
+                n / one_way_seconds(frames, payload_size, per_batch), "msgs/s");
   }
   if (peers::wanted(opt, "round_trip"))
-    peers::emit(opt, "round_trip", "raw_socketpair", round_trip(trips / 10, trips), "us");
+    peers::emit(opt, "round_trip", "raw_socketpair", round_trip(opt.quick), "us");
+  for (auto& size : peers::bandwidth_sizes()) {
+    if (!peers::wanted(opt, size.metric))
+      continue;
+    auto n = peers::bandwidth_messages(size.bytes, opt.quick);
+    auto seconds = one_way_seconds(n, size.bytes, 1);
+    peers::emit(opt, size.metric, "raw_socketpair", peers::megabytes_per_s(n, size.bytes, seconds),
+                "MB/s");
+  }
   return 0;
 }

@@ -9,20 +9,33 @@ Standard library only; uses the platform's default multiprocessing start method 
 import argparse
 import json
 import multiprocessing as mp
+import os
 import signal
 import statistics
+import struct
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
-PAD = b"x" * 24  # with the 8-byte sequence number: the same 32-byte payload as the C++ peers
+PAD = b"x" * 8  # with the 8-byte sequence number: the same 16-byte payload as the C++ peers
 CHILD_IDLE_TIMEOUT_S = 60  # a child never outlives a stuck or dead parent by longer than this
 WAIT_TIMEOUT_S = 60        # longer than any measurement; reaching it means a hang
 WHOLE_RUN_TIMEOUT_S = 300
 
-# Known answers, so a broken prime counter cannot produce a fast but meaningless time.
-PRIME_COUNTS = {500_000: 41538, 2_000_000: 148933}
+# Primes below PRIME_LIMIT in both modes (troupe counts to the same limit), checked against the
+# known answer so that a broken counter cannot produce a fast but meaningless time.
+PRIME_LIMIT = 2_000_000
+PRIMES_BELOW_LIMIT = 148933
+
+# The size sweep of one_way_bandwidth_*: payload bytes per message (the first 8 are the sequence
+# number) and the metric suffix, as troupe_bench names them.
+SWEEP = [(16, "16B"), (256, "256B"), (4096, "4KiB"), (65536, "64KiB"), (1048576, "1MiB")]
+
+# The worker counts of the pool figures, the same as troupe_bench's.
+MAP_WORKERS = (1, 2, 4, 8, 16)
+LIFECYCLE_WORKERS = (2, 8, 32)
+MAP_TASKS = 3_000_000  # both modes and every N: the default chunking makes the rate depend on n
 
 
 class Failure(Exception):
@@ -94,15 +107,17 @@ def _pipe_echo(conn):
         conn.send(msg)
 
 
-def round_trip_pipe(warmup, n):
-    """Median of n individual round trips (microseconds) after `warmup` untimed ones."""
+def round_trip_pipe(warmup, blocks, per_block):
+    """The figure of bench-spec.md's block method: `blocks` blocks of `per_block` individual
+    round trips (microseconds) after `warmup` untimed ones; the minimum of the block medians,
+    so that neither a lucky nor an unlucky placement of the two processes decides it."""
     ours, theirs = mp.Pipe()
     proc = mp.Process(target=_pipe_echo, args=(theirs,), daemon=True)
     proc.start()
     theirs.close()
     samples = []
     try:
-        for seq in range(warmup + n):
+        for seq in range(warmup + blocks * per_block):
             start = time.perf_counter_ns()
             ours.send((seq, PAD))
             if not ours.poll(WAIT_TIMEOUT_S):
@@ -116,14 +131,85 @@ def round_trip_pipe(warmup, n):
         ours.send(None)
     finally:
         reap(proc)
-    return statistics.median(samples)
+    return min_of_block_medians("python_pipe", samples, blocks)
+
+
+def min_of_block_medians(impl, samples, blocks):
+    per_block = len(samples) // blocks
+    medians = [statistics.median(samples[b * per_block:(b + 1) * per_block])
+               for b in range(blocks)]
+    spread = " ".join(f"{m:.3g}" for m in medians)
+    print(f"python_peers: {impl} round_trip block medians (us, {per_block} trips each): "
+          f"{spread}", file=sys.stderr)
+    return min(medians)
+
+
+def quantile(samples, q):
+    """The q-quantile as the C++ programs take it (peers/peer_round_trips.hpp): the sample at
+    rank round(q * (n - 1)) in sorted order."""
+    ordered = sorted(samples)
+    return ordered[int(q * (len(ordered) - 1) + 0.5)]
+
+
+def emit_percentiles(only, metric, impl, samples):
+    for suffix, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999)):
+        emit(only, f"{metric}_{suffix}", impl, quantile(samples, q), "us")
+
+
+# ---- one-way bandwidth: Pipe send_bytes/recv_bytes ----------------------------------------------
+
+def _bytes_receiver(conn, size, n):
+    conn.send("ready")
+    for expected in range(n):
+        if not conn.poll(CHILD_IDLE_TIMEOUT_S):
+            return
+        data = conn.recv_bytes()
+        if len(data) != size or struct.unpack_from("<Q", data)[0] != expected:
+            conn.send(-1)
+            return
+    conn.send(n)
+
+
+def bandwidth_messages(size, quick):
+    """Messages per size: about 1.3 s of streaming at the rates seen here (quick: 0.4 s)."""
+    full = {16: 150_000, 256: 150_000, 4096: 100_000, 65536: 60_000, 1048576: 3_000}
+    return full[size] // 3 if quick else full[size]
+
+
+def one_way_bandwidth_pipe(size, n):
+    """MB/s (1e6 payload bytes per s): n messages of `size` bytes, each starting with its
+    sequence number, timed from the first send_bytes until the receiver's ack (it checked all).
+    The pipe's socket buffer is the flow control."""
+    ours, theirs = mp.Pipe()
+    proc = mp.Process(target=_bytes_receiver, args=(theirs, size, n), daemon=True)
+    proc.start()
+    theirs.close()
+    buf = bytearray(b"x" * size)
+    try:
+        # Process start-up is not part of the figure.
+        if not ours.poll(WAIT_TIMEOUT_S) or ours.recv() != "ready":
+            raise Failure("the bytes receiver did not start")
+        start = time.perf_counter()
+        for seq in range(n):
+            struct.pack_into("<Q", buf, 0, seq)
+            ours.send_bytes(buf)
+        if not ours.poll(WAIT_TIMEOUT_S):
+            raise Failure("the bytes receiver did not answer")
+        got = ours.recv()
+        elapsed = time.perf_counter() - start
+    finally:
+        reap(proc)
+    if got != n:
+        raise Failure(f"the bytes receiver reported {got}, expected {n}")
+    return n * size / elapsed / 1e6
 
 
 # ---- Pool with tiny tasks ---------------------------------------------------------------------
 
-def pool_map_tiny(n):
-    """Pool(2).map(square, range(n)) with the default chunksize, timed around the map only."""
-    with mp.Pool(2) as pool:
+def pool_map_tiny(n, workers=2):
+    """Pool(workers).map(square, range(n)) with the default chunksize, timed around the map
+    only."""
+    with mp.Pool(workers) as pool:
         pool.map_async(square, range(16)).get(WAIT_TIMEOUT_S)  # workers up and warm
         start = time.perf_counter()
         # map() is map_async().get(); the async form lets a hang end in a timeout.
@@ -159,6 +245,104 @@ def pool_apply_async_tiny(n):
     if not finished or state["error"] is not None:
         raise Failure(f"apply_async did not complete: {state['error']!r}")
     return n / elapsed
+
+
+def apply_async_latency(warmup, n):
+    """One call at a time: apply_async, wait for its result, next; n samples in microseconds
+    after `warmup` untimed calls, Pool(2)."""
+    samples = []
+    with mp.Pool(2) as pool:
+        for i in range(warmup + n):
+            start = time.perf_counter_ns()
+            result = pool.apply_async(square, (i,)).get(WAIT_TIMEOUT_S)
+            latency_ns = time.perf_counter_ns() - start
+            if result != i * i:
+                raise Failure("apply_async returned a wrong result")
+            if i >= warmup:
+                samples.append(latency_ns / 1000.0)
+    return samples
+
+
+# ---- Pool life cycle: start to first result, join, idle costs ---------------------------------
+
+def start_and_join(workers):
+    """(ms from Pool(workers) to its first apply_async result, ms for close() + join() of the
+    started pool once idle). The Pool constructor forks every worker; the pause lets them all
+    reach their idle wait, as troupe_bench's pool after wait_for_workers."""
+    start = time.perf_counter()
+    pool = mp.Pool(workers)
+    try:
+        if pool.apply_async(square, (3,)).get(WAIT_TIMEOUT_S) != 9:
+            raise Failure("the new pool's first result is wrong")
+        first_ms = (time.perf_counter() - start) * 1000.0
+        time.sleep(0.3)
+        start = time.perf_counter()
+        pool.close()
+        pool.join()
+        join_ms = (time.perf_counter() - start) * 1000.0
+    finally:
+        pool.terminate()
+    return first_ms, join_ms
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process (/proc/PID/stat fields 14 and 15), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_ns(pid):
+    """Nanoseconds on CPU of a process's live threads (/proc/PID/task/*/schedstat), as
+    troupe_bench measures them: cpu_ticks's clock ticks (10 ms) are coarser than an idle pool's
+    use over a few seconds, so cpu_ticks is only the cross-check on stderr."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:  # a thread that just ended
+            pass
+    return total
+
+
+def smaps_kib(pid, field):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise Failure(f"no {field} in /proc/{pid}/smaps_rollup")
+
+
+def idle_pool(seconds):
+    """A started, idle Pool(2): (head ms CPU per s, ms CPU per s per worker, worker Rss MiB,
+    worker Pss MiB; both per worker) over `seconds` of doing nothing."""
+    with mp.Pool(2) as pool:
+        pool.map_async(square, range(16)).get(WAIT_TIMEOUT_S)
+        time.sleep(0.3)
+        pids = [p.pid for p in pool._pool]  # the Pool has no public list of its processes
+        everyone = [os.getpid(), *pids]  # the head first
+        ns_before = [run_ns(pid) for pid in everyone]
+        ticks_before = [cpu_ticks(pid) for pid in everyone]
+        start = time.perf_counter()
+        time.sleep(seconds)
+        elapsed = time.perf_counter() - start
+        ms_per_s = [(run_ns(pid) - b) / 1e6 / elapsed for pid, b in zip(everyone, ns_before)]
+        by_stat = [(cpu_ticks(pid) - b) * 1000.0 / elapsed
+                   for pid, b in zip(everyone, ticks_before)]
+        print(f"python_peers: idle Pool(2) CPU over {elapsed:.1f} s (ms/s, head and workers): "
+              "schedstat " + " ".join(f"{v:.3f}" for v in ms_per_s)
+              + "; stat's utime + stime " + " ".join(f"{v:.1f}" for v in by_stat),
+              file=sys.stderr)
+        head = ms_per_s[0]
+        worker = statistics.mean(ms_per_s[1:])
+        rss = statistics.mean(smaps_kib(pid, "Rss") for pid in pids) / 1024.0
+        pss = statistics.mean(smaps_kib(pid, "Pss") for pid in pids) / 1024.0
+        print(f"python_peers: idle Pool(2) workers: Rss {rss:.1f} MiB, Pss {pss:.1f} MiB, "
+              f"Pss_Anon {smaps_kib(pids[0], 'Pss_Anon')} kB (first worker)", file=sys.stderr)
+        if [p.pid for p in pool._pool] != pids:
+            raise Failure("a pool worker was replaced while idle")
+    return head, worker, rss, pss
 
 
 # ---- CPU-bound: counting primes ---------------------------------------------------------------
@@ -197,9 +381,9 @@ def time_primes(workers, limit):
         counts = pool.map_async(count_primes, prime_ranges(limit), chunksize=1).get(
             WAIT_TIMEOUT_S)
         elapsed = time.perf_counter() - start
-    if sum(counts) != PRIME_COUNTS[limit]:
+    if sum(counts) != PRIMES_BELOW_LIMIT:
         raise Failure(f"counted {sum(counts)} primes below {limit}, expected "
-                      f"{PRIME_COUNTS[limit]}")
+                      f"{PRIMES_BELOW_LIMIT}")
     return elapsed
 
 
@@ -225,23 +409,51 @@ def run(quick, only):
     def wanted(*metrics):
         return not only or only in metrics
 
+    # Start-up and the idle pool first, while this process is small: a Pool forked later would
+    # share (and count in its Rss) the pages of every list built before.
+    for workers in LIFECYCLE_WORKERS:
+        first, join = f"pool_start_to_first_result_w{workers}", f"pool_join_w{workers}"
+        if wanted(first, join):
+            first_ms, join_ms = start_and_join(workers)
+            emit(only, first, "python_pool", first_ms, "ms")
+            emit(only, join, "python_pool", join_ms, "ms")
+    if wanted("idle_cpu_head", "idle_cpu_worker", "idle_worker_rss", "idle_worker_pss"):
+        head, worker, rss, pss = idle_pool(2.0 if quick else 4.0)
+        emit(only, "idle_cpu_head", "python_pool", head, "ms/s")
+        emit(only, "idle_cpu_worker", "python_pool", worker, "ms/s")
+        emit(only, "idle_worker_rss", "python_pool", rss, "MiB")
+        emit(only, "idle_worker_pss", "python_pool", pss, "MiB")
     if wanted("one_way_throughput"):
         emit(only, "one_way_throughput", "python_mp_queue",
              one_way_queue(20_000 if quick else 200_000), "msgs/s")
+    for size, suffix in SWEEP:
+        metric = f"one_way_bandwidth_{suffix}"
+        if wanted(metric):
+            emit(only, metric, "python_pipe",
+                 one_way_bandwidth_pipe(size, bandwidth_messages(size, quick)), "MB/s")
     if wanted("round_trip"):
-        trips = 2_000 if quick else 20_000
-        emit(only, "round_trip", "python_pipe", round_trip_pipe(trips // 10, trips), "us")
+        blocks, per_block = (5, 1_000) if quick else (5, 4_000)  # as every peer's
+        emit(only, "round_trip", "python_pipe",
+             round_trip_pipe(blocks * per_block // 10, blocks, per_block), "us")
     if wanted("pool_map_tiny"):
         # Same n in both modes: it takes well under a second, and the per-task rate of the
         # default chunking depends on n.
         emit(only, "pool_map_tiny", "python_pool", pool_map_tiny(200_000), "tasks/s")
+    for workers in MAP_WORKERS:
+        metric = f"pool_map_tiny_w{workers}"
+        if wanted(metric):
+            emit(only, metric, "python_pool", pool_map_tiny(MAP_TASKS, workers), "tasks/s")
     if wanted("pool_apply_async_tiny"):
         emit(only, "pool_apply_async_tiny", "python_pool",
              pool_apply_async_tiny(2_000 if quick else 20_000), "tasks/s")
+    latency = [f"apply_async_latency_{p}" for p in ("p50", "p99", "p999")]
+    if wanted(*latency):
+        n = 3_000 if quick else 20_000
+        emit_percentiles(only, "apply_async_latency", "python_pool",
+                         apply_async_latency(n // 10, n))
     if wanted("cpu_primes_1_worker", "cpu_primes_2_workers", "cpu_speedup_2_workers"):
-        limit = 500_000 if quick else 2_000_000
-        one = time_primes(1, limit)
-        two = time_primes(2, limit)
+        one = time_primes(1, PRIME_LIMIT)
+        two = time_primes(2, PRIME_LIMIT)
         emit(only, "cpu_primes_1_worker", "python_pool", one, "s")
         emit(only, "cpu_primes_2_workers", "python_pool", two, "s")
         emit(only, "cpu_speedup_2_workers", "python_pool", one / two, "x")
@@ -253,7 +465,13 @@ def run(quick, only):
 KNOWN_METRICS = {
     "one_way_throughput", "round_trip", "pool_map_tiny", "pool_apply_async_tiny",
     "cpu_primes_1_worker", "cpu_primes_2_workers", "cpu_speedup_2_workers",
-    "thread_pool_submit_tiny",
+    "thread_pool_submit_tiny", "idle_cpu_head", "idle_cpu_worker", "idle_worker_rss",
+    "idle_worker_pss",
+    *(f"one_way_bandwidth_{suffix}" for _size, suffix in SWEEP),
+    *(f"apply_async_latency_{p}" for p in ("p50", "p99", "p999")),
+    *(f"pool_map_tiny_w{n}" for n in MAP_WORKERS),
+    *(f"pool_start_to_first_result_w{n}" for n in LIFECYCLE_WORKERS),
+    *(f"pool_join_w{n}" for n in LIFECYCLE_WORKERS),
 }
 
 

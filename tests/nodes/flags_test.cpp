@@ -60,6 +60,9 @@ TEST(Flags, OutOfRangeValuesAreUsageErrorsNamingTheFlag) {
       {"--listen", "127.0.0.1"},
       {"--join", "127.0.0.1:0"},
       {"--join", "127.0.0.1:-1"},
+      {"--dashboard", "[::1:0"},  // once refused as "not loopback" instead of malformed
+      {"--dashboard", "::1:0"},   // IPv6 without brackets: where the port starts is a guess
+      {"--listen", "[::1]x:0"},
   };
   for (const auto& [flag, value] : bad) {
     SCOPED_TRACE(flag + " " + value);
