@@ -36,7 +36,7 @@ test_packages=(
 # (bench/peers/README.md).
 bench_packages=(
   python3 python3-protobuf python3-matplotlib
-  libzmq3-dev libopenmpi-dev openmpi-bin libgrpc++-dev protobuf-compiler-grpc
+  pkg-config libzmq3-dev libopenmpi-dev openmpi-bin libgrpc++-dev protobuf-compiler-grpc
 )
 
 install_packages() {
