@@ -53,6 +53,9 @@ http_answer http_get(const std::string& host, uint16_t port, const std::string& 
   http_answer a;
   asio::io_context io{1};
   error_code ec;
+  // A name goes through the system's resolver, bounded by its own timeouts (resolv.conf), not by
+  // `deadline`: asio cannot abandon a getaddrinfo call it started. Addresses and localhost, what
+  // --status is given in practice, resolve without asking anyone.
   auto endpoints = tcp::resolver{io}.resolve(host, std::to_string(port), ec);
   if (ec) {
     a.problem = "cannot resolve " + host + ": " + ec.message();

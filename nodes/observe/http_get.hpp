@@ -18,9 +18,9 @@ struct http_answer {
   bool too_large = false;      // the problem is a body over `max_body`
 };
 
-/// GETs `target` from HOST:PORT on the calling thread. Ends within `deadline` (connecting,
-/// sending and reading together), refuses a body over `max_body` bytes, and gives up on a
-/// server that sends nothing for a few seconds.
+/// GETs `target` from HOST:PORT on the calling thread. Ends within `deadline` once HOST is
+/// resolved (connecting, sending and reading together), refuses a body over `max_body` bytes,
+/// and gives up on a server that sends nothing for a few seconds.
 http_answer http_get(const std::string& host, uint16_t port, const std::string& target,
                      size_t max_body, std::chrono::seconds deadline);
 
