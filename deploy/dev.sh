@@ -17,10 +17,10 @@ export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 jobs=${JOBS:-$(nproc)}
 # What building the library and the demo needs.
 build_packages=(
-  cmake g++ make ccache pkg-config git ca-certificates
+  cmake g++ make ccache git ca-certificates
   libcaf-dev libprotobuf-dev protobuf-compiler libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev libpng-dev
-  libcpp-httplib-dev prometheus-cpp-dev nlohmann-json3-dev
+  libboost-dev prometheus-cpp-dev nlohmann-json3-dev
 )
 # What the tests and benchmarks need besides (a build with them configured): GoogleTest, Google
 # Benchmark, Python (the output checks and the wire peer), the fuzzers (clang), CI's format
@@ -36,7 +36,7 @@ test_packages=(
 # (bench/peers/README.md).
 bench_packages=(
   python3 python3-protobuf python3-matplotlib
-  libzmq3-dev libopenmpi-dev openmpi-bin libgrpc++-dev protobuf-compiler-grpc
+  pkg-config libzmq3-dev libopenmpi-dev openmpi-bin libgrpc++-dev protobuf-compiler-grpc
 )
 
 install_packages() {

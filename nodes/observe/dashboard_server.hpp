@@ -5,15 +5,21 @@
 //   GET /api/pools     the pools alone
 //   GET /metrics       Prometheus text format (metrics.hpp)
 //
-// Runs on its own few threads (cpp-httplib's accept loop and a small pool for connections),
-// never on CAF's scheduler: slow, idle or hostile clients wait on those threads only. Starting
-// it turns the observatory on (observatory.hpp); a program without --dashboard never starts it
-// and pays nothing. On loopback binds, requests whose Host header is not the bound address,
-// localhost or a loopback address are refused with 403 (options::check_host). Whether the address
-// may be bound at all is decided by the caller (run.cpp: loopback, or credentials configured).
+// Runs on one thread of its own (an asio io_context; Boost.Beast parses and writes HTTP), never
+// on CAF's scheduler: slow, idle or hostile clients cost that thread's attention in turns, never
+// the cluster's. Every connection is bounded: 16 KiB of request header (then 431), 4 KiB of body
+// (then 413; methods other than GET and HEAD get 405), 5 s to start a request, 10 s to finish
+// it, 10 s to take its answer, and 256 connections at once (a new one closes the oldest). What
+// clients can make the head hold is so bounded, about 25 MiB (dashboard_server.cpp says how).
+// Starting it turns the observatory on (observatory.hpp); a program without --dashboard never
+// starts it and pays nothing. On loopback binds, requests whose Host header is not the bound
+// address, localhost or a loopback address are refused with 403 (options::check_host). Whether
+// the address may be bound at all is decided by the caller (run.cpp: loopback, or credentials
+// configured).
 //
-// Destroying it stops serving and waits for the connections being served (at most the read
-// timeout); connections still queued then are dropped.
+// Destroying it stops the thread after the request it answers now (a request for /api/* waits
+// at most a second for each pool) and closes every connection: the head's exit never waits for
+// a client.
 #pragma once
 
 #include <cstdint>

@@ -3,15 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <future>
-#include <memory>
 #include <ostream>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <httplib.h>
-
+#include "troupe/nodes/observe/http_get.hpp"
 #include "troupe/nodes/observe/json.hpp"
 
 namespace troupe::observe {
@@ -130,75 +126,24 @@ constexpr size_t max_answer_bytes = 16 * 1024 * 1024;
 // The whole exchange, however the server trickles its answer.
 constexpr auto answer_deadline = std::chrono::seconds{10};
 
-struct answer {
-  int status = 0;
-  std::string body;
-  std::string problem;  // why there is no answer
-};
-
-std::string why(httplib::Error e) {
-  switch (e) {
-    case httplib::Error::Connection:
-      return "nothing accepts connections there";
-    case httplib::Error::ConnectionTimeout:
-      return "the connection timed out";
-    case httplib::Error::Read:
-      return "no answer (it timed out, or the connection closed)";
-    default:
-      return httplib::to_string(e);
-  }
-}
-
-answer fetch_cluster(const std::string& host, uint16_t port) {
-  httplib::Client client{host, port};
-  client.set_connection_timeout(3, 0);
-  client.set_read_timeout(5, 0);
-  answer a;
-  bool too_large = false;
-  auto res = client.Get(
-      "/api/cluster", httplib::Headers{},
-      [&](const httplib::Response& r) {
-        a.status = r.status;
-        return true;
-      },
-      [&](const char* data, size_t n) {
-        if (a.body.size() + n > max_answer_bytes) {
-          too_large = true;
-          return false;
-        }
-        a.body.append(data, n);
-        return true;
-      });
-  if (too_large)
-    a.problem = "its answer is over " + std::to_string(max_answer_bytes >> 20)
-                + " MiB: not a troupe dashboard";
-  else if (!res)
-    a.problem = why(res.error());
-  return a;
-}
-
 }  // namespace
 
 int print_status(const std::string& host, uint16_t port, std::ostream& out, std::ostream& err) {
   auto where = host + ":" + std::to_string(port);
-  // On its own thread, so that a server that never finishes answering cannot hold the command
-  // past the deadline (the thread is left to the process's exit).
-  auto result = std::make_shared<std::promise<answer>>();
-  auto answered = result->get_future();
-  std::thread{[result, host, port] { result->set_value(fetch_cluster(host, port)); }}.detach();
-  if (answered.wait_for(answer_deadline) != std::future_status::ready) {
+  auto a = http_get(host, port, "/api/cluster", max_answer_bytes, answer_deadline);
+  if (a.past_deadline) {
     err << "error: " << where << " did not answer /api/cluster within " << answer_deadline.count()
         << " s (is it a troupe head with --dashboard " << where << "?)" << std::endl;
     return 1;
   }
-  auto a = answered.get();
   if (!a.problem.empty() && a.status == 0) {
     err << "error: cannot reach a troupe head at " << where << ": " << a.problem
         << " (is it running with --dashboard " << where << "?)" << std::endl;
     return 1;
   }
   if (!a.problem.empty()) {
-    err << "error: " << where << ": " << a.problem << std::endl;
+    err << "error: " << where << ": " << a.problem
+        << (a.too_large ? ": not a troupe dashboard" : "") << std::endl;
     return 1;
   }
   if (a.status != 200) {

@@ -13,8 +13,10 @@ Chromium. One scenario per run, named by the first argument:
               sees a killed worker down and its replacement up, and saves a screenshot
   refuse      a non-loopback bind without credentials is refused (status 1); with a secret it
               serves; a worker node (--join) with --dashboard is a usage error (status 2)
-  hostile     1000 idle connections, 8 slowloris clients trickling a header to the end, garbage
-              bytes and a huge header on the dashboard's port: the head still renders and exits
+  hostile     4 clients each sending a million short header lines: the head's RSS stays within
+              64 MiB of its value before; 1000 idle connections and 8 slowloris clients
+              trickling a header: GET /api/cluster still answers within 2 s, again and again;
+              garbage bytes and a huge header besides: the head still renders and exits
   status      --status against servers that are not troupe heads (one that never answers, one
               that trickles its answer, one that sends 100 MB, one that sends HTML): each ends
               with status 1 and one clear line within its 10 s deadline
@@ -79,10 +81,21 @@ class Head:
             [binary, "--workers", "2", "--iterations", str(iterations), "--out",
              os.path.join(workdir, "m.png"), "--dashboard", "127.0.0.1:0", *extra],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir, env=env)
-        m = wait_for("the head announces its dashboard",
-                     lambda: re.search(r"dashboard on http://([0-9.]+):(\d+)/", self.output()), 20)
+        try:
+            m = wait_for("the head announces its dashboard", self.announced, 20)
+        except SystemExit:
+            self.kill()
+            print("its output:\n" + self.output(), flush=True)
+            raise
         self.address = f"{m.group(1)}:{m.group(2)}"
         self.url = f"http://{self.address}/"
+
+    def announced(self):
+        m = re.search(r"dashboard on http://([0-9.]+):(\d+)/", self.output())
+        if not m and self.proc.poll() is not None:
+            fail(f"the head exited with {self.proc.returncode} before it announced its "
+                 f"dashboard:\n{self.output()}")
+        return m
 
     def output(self):
         with open(self.log_path) as f:
@@ -320,6 +333,79 @@ def trickle(sock, stop):
         pass  # the head closed it: what it may do
 
 
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise ValueError(f"no VmRSS for pid {pid}")
+
+
+# A million header lines of 8 bytes: 8 MB a request. cpp-httplib 0.11 kept every line (four
+# such requests grew a head of 20 MiB to 343 MiB); the dashboard reads 16 KiB of header, then
+# answers 431 and closes.
+MANY_LINES = b"GET /api/cluster HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-a: b\r\n" * 1_000_000 \
+    + b"\r\n"
+HEADER_ATTACKERS = 4
+# What the attack may add to the head's RSS. The server's own bound is ~25 MiB (256 connections
+# x (36 KiB of request + the largest answer), dashboard_server.cpp); the rest is room for the
+# head's own growth while it renders (its tiles and results arrive meanwhile).
+RSS_GROWTH_LIMIT = 64 << 20
+
+
+def send_many_lines(host, port, sent):
+    """One request of MANY_LINES; `sent` gets how many bytes went before the head hung up."""
+    done = 0
+    try:
+        with socket.create_connection((host, port), timeout=30) as s:
+            view = memoryview(MANY_LINES)
+            while done < len(view):
+                done += s.send(view[done:done + 65536])
+    except OSError:
+        pass  # the head refused the rest: what it should do
+    sent.append(done)
+
+
+def header_line_attack(head, host, port):
+    """HEADER_ATTACKERS clients at once; fails if the head's RSS grew by RSS_GROWTH_LIMIT."""
+    pid = head.proc.pid
+    before = rss_bytes(pid)
+    peak = before
+    sent = []
+    attackers = [threading.Thread(target=send_many_lines, args=(host, port, sent), daemon=True)
+                 for _ in range(HEADER_ATTACKERS)]
+    for t in attackers:
+        t.start()
+    deadline = time.monotonic() + 60
+    while any(t.is_alive() for t in attackers) and time.monotonic() < deadline:
+        peak = max(peak, rss_bytes(pid))
+        time.sleep(0.02)
+    for t in attackers:
+        t.join(timeout=1)
+    time.sleep(0.5)  # what the head still reads from its socket buffers
+    peak = max(peak, rss_bytes(pid))
+    print(f"header-line attack: RSS {before >> 20} MiB before, {peak >> 20} MiB at its peak; "
+          f"bytes sent before the head hung up: {sorted(sent)}", flush=True)
+    if any(t.is_alive() for t in attackers):
+        fail("the header-line attackers did not end within 60 s")
+    if peak - before > RSS_GROWTH_LIMIT:
+        fail(f"the header-line attack grew the head's RSS by {(peak - before) >> 20} MiB "
+             f"(from {before >> 20} MiB), over {RSS_GROWTH_LIMIT >> 20} MiB")
+
+
+def answers_quickly(head, what, limit=2.0):
+    """GET /api/cluster answers with the cluster within `limit` seconds."""
+    start = time.monotonic()
+    try:
+        c = json.loads(get(head.url + "api/cluster", timeout=limit))
+    except (OSError, ValueError) as e:
+        fail(f"GET /api/cluster {what}: {e!r} after {time.monotonic() - start:.2f} s")
+    took = time.monotonic() - start
+    if took > limit or "nodes" not in c:
+        fail(f"GET /api/cluster {what}: {took:.2f} s, {c!r}")
+    return took
+
+
 def scenario_hostile(binary, workdir):
     # Long enough for the clients to connect while it renders.
     head = Head(binary, workdir, iterations=40000)
@@ -328,21 +414,27 @@ def scenario_hostile(binary, workdir):
     tricklers = []
     try:
         host, port = head.address.split(":")
-        # 1000 idle clients: connects that never say anything. The dashboard takes a bounded
-        # number (the rest wait in the kernel's backlog), so connect without waiting.
+        wait_for("the dashboard answers", lambda: head.cluster(), 20)
+        header_line_attack(head, host, int(port))
+        # 1000 idle clients: connects that never say anything. The dashboard serves 256
+        # connections at once and a new one closes the oldest, so connect without waiting.
         for _ in range(1000):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setblocking(False)
             s.connect_ex((host, int(port)))
             held.append(s)
-        # More trickling clients than the dashboard has threads: they hold every one of them,
-        # to the end, and the head must still exit.
+        # Trickling clients, which once held every thread the dashboard had, to the end.
         for _ in range(8):
             s = socket.create_connection((host, int(port)), timeout=30)
             held.append(s)
             t = threading.Thread(target=trickle, args=(s, stop), daemon=True)
             t.start()
             tricklers.append(t)
+        time.sleep(0.5)  # let the non-blocking connects complete
+        took = [answers_quickly(head, "while 1000 idle and 8 trickling clients hold the port")
+                for _ in range(5)]
+        print("GET /api/cluster under idle and trickling clients: "
+              + ", ".join(f"{t * 1000:.0f} ms" for t in took), flush=True)
         for i in range(20):  # garbage bytes, then hold the connection open
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setblocking(False)
@@ -358,7 +450,8 @@ def scenario_hostile(binary, workdir):
                 s.send(os.urandom(512) if s is not huge else
                        b"GET /api/cluster HTTP/1.1\r\nHost: " + b"x" * 100000 + b"\r\n\r\n")
             except OSError:
-                pass  # still in the backlog: it holds a place there instead
+                pass  # the head closed it already: what it may do
+        answers_quickly(head, "after garbage and a huge header")
         head.finish(timeout=120)
     finally:
         stop.set()
