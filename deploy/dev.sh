@@ -14,6 +14,10 @@ build_dir=${BUILD_DIR:-build}
 # ccache keys on paths relative to the checkout, so another clone of the same commit (a CI
 # checkout) reuses what this one compiled.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+# With -g ccache also hashes the build directory's absolute path, so without this another
+# clone never hits. The price: an object taken from the cache names the other clone's sources
+# in its debug information.
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 jobs=${JOBS:-$(nproc)}
 # What building the library and the demo needs.
 build_packages=(
