@@ -15,6 +15,16 @@ config::config() {
   // to 50 us. Polling without the sleeps, then waiting on the condition variable (which new
   // work signals at once) measured 2.5x faster round trips between nodes here.
   set("work-stealing.moderate-sleep-duration", caf::timespan{0});
+  // Idle cost: a thread with nothing to do then waits on its condition variable for the relaxed
+  // sleep duration (CAF's default: 10 ms) before it looks for work to steal, so every idle
+  // process woke each of its scheduler threads 100 times a second (a head with a started idle
+  // pool burnt ~10 ms CPU a second, each idle worker ~4.5). Work from outside the scheduler
+  // (sockets, timers, other threads) signals a sleeping thread at once, so the round trip does
+  // not depend on it; only a message one actor sends another on the same thread waits, if that
+  // thread stays busy, up to this long for a sleeping thread to steal it. Blocking work runs on
+  // detached threads in troupe (thread_pool, the task runner), so scheduler threads are never
+  // busy for long.
+  set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::milliseconds{100}});
   add_error_category(error_category,
                      [](uint8_t code, caf::atom_value category, const caf::message& context) {
                        return describe(caf::error{code, category, context});

@@ -45,6 +45,11 @@ struct manager_state {
   std::vector<std::string> endpoints;  // "host:port" of each listener, for messages to users
   uint64_t workers_started = 0;
   bool reaping = false;
+  // How long until the next look at leaving children: short right after one leaves (most exit
+  // within a millisecond or two of closing their link), growing while one takes longer.
+  std::chrono::milliseconds reap_delay = reap_delay_first;
+  static constexpr std::chrono::milliseconds reap_delay_first{1};
+  static constexpr std::chrono::milliseconds reap_delay_max{10};
   std::optional<caf::response_promise> shutdown_done;  // answered once no child is left
   std::map<uint64_t, caf::actor> handshaking;          // connections not yet up, by id
   bool closing = false;
@@ -85,11 +90,18 @@ void schedule_reap(manager_actor* self) {
   if (self->state.reaping)
     return;
   self->state.reaping = true;
-  self->delayed_send(self, std::chrono::milliseconds{10}, reap_atom::value);
+  self->delayed_send(self, self->state.reap_delay, reap_atom::value);
+}
+
+// A child just started leaving: look again soon (a look already due still comes first).
+void reap_soon(manager_actor* self) {
+  self->state.reap_delay = manager_state::reap_delay_first;
+  schedule_reap(self);
 }
 
 // Collects the exit status of children that are leaving (asked to stop, or lost); polls while
-// any is still on its way out.
+// any is still on its way out, at first every millisecond, backing off to every 10 ms. (A
+// fixed 10 ms poll made joining a pool of idle workers take 10 ms more than their exits.)
 void reap(manager_actor* self) {
   auto& st = self->state;
   st.reaping = false;
@@ -112,8 +124,12 @@ void reap(manager_actor* self) {
     ++i;
   }
   if (again) {
+    st.reap_delay = std::min(st.reap_delay * 2, manager_state::reap_delay_max);
     schedule_reap(self);
-  } else if (st.shutdown_done && st.children.empty()) {
+    return;
+  }
+  st.reap_delay = manager_state::reap_delay_first;
+  if (st.shutdown_done && st.children.empty()) {
     st.shutdown_done->deliver(true);
     st.shutdown_done.reset();
   }
@@ -249,7 +265,7 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
           // worker must not come back with late results.
           if (!c->second.stopping)
             kill(c->second.pid, SIGKILL);
-          schedule_reap(self);
+          reap_soon(self);
         }
       },
       [self](endpoints_atom) { return self->state.endpoints; },
@@ -290,7 +306,7 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
         if (p != self->state.peers.end())
           self->send(p->second.connection, close_link_atom::value);
         self->delayed_send(self, grace, kill_atom::value, id);
-        schedule_reap(self);
+        reap_soon(self);
         return rp;
       },
       [self](kill_atom, uint64_t id) {
@@ -317,7 +333,7 @@ caf::behavior node_manager(manager_actor* self, node_options opts, wire::identit
           self->delayed_send(self, grace, kill_atom::value, kv.first);
         }
         st.shutdown_done = self->make_response_promise<bool>();
-        schedule_reap(self);
+        reap_soon(self);
         return *st.shutdown_done;
       },
   };

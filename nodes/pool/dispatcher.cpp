@@ -3,6 +3,7 @@
 #include "troupe/nodes/pool/dispatcher.hpp"
 
 #include <algorithm>
+#include <thread>
 
 #include <caf/event_based_actor.hpp>
 
@@ -100,6 +101,8 @@ void notify_waiters(dispatcher_actor* self) {
       ++i;
     }
   }
+  if (st.closing && !has_work(st))
+    st.start_queue.clear();  // not begun yet: a closed pool with nothing to do needs none
   if (st.closing && !has_work(st) && st.starting == 0) {
     std::vector<peer> children;
     for (auto& kv : st.own_children)
@@ -283,10 +286,46 @@ void add_worker(dispatcher_actor* self, const peer& p) {
           });
 }
 
+bool wants_workers(const dispatcher_state& st) {
+  // A closing pool still needs workers while work is pending (a joined worker may arrive
+  // after close, a killed one must be replaced).
+  return !st.terminated && (!st.closing || has_work(st));
+}
+
+// Worker processes start a few at a time. A start is CPU-bound (exec, loading the libraries,
+// the actor system): 32 begun at once share the cores and all finish late together, so the
+// first result waited for the last worker's start. A couple per core keep the cores busy while
+// the first workers are ready within one start's time; the total time to start them all stays
+// the same.
+size_t start_concurrency() {
+  return std::max(2u, 2 * std::thread::hardware_concurrency());
+}
+
+void request_worker_start(dispatcher_actor* self, bool replacement);
+
+void start_queued_workers(dispatcher_actor* self) {
+  auto& st = self->state;
+  if (st.gave_up || !wants_workers(st)) {
+    st.start_queue.clear();  // a start nobody needs any more is never begun
+    return;
+  }
+  while (!st.start_queue.empty() && st.starting < start_concurrency()) {
+    auto replacement = st.start_queue.front();
+    st.start_queue.pop_front();
+    request_worker_start(self, replacement);
+  }
+}
+
 void start_worker(dispatcher_actor* self, bool replacement) {
   auto& st = self->state;
   if (st.gave_up || st.terminated)
     return;
+  st.start_queue.push_back(replacement);
+  start_queued_workers(self);
+}
+
+void request_worker_start(dispatcher_actor* self, bool replacement) {
+  auto& st = self->state;
   ++st.starting;
   self->request(st.manager, std::chrono::seconds{30}, start_worker_atom::value)
       .then(
@@ -302,6 +341,7 @@ void start_worker(dispatcher_actor* self, bool replacement) {
             if (replacement)
               ++st.stats.respawned;
             add_worker(self, p);
+            start_queued_workers(self);
             notify_waiters(self);
           },
           [self](caf::error& err) {
@@ -324,6 +364,7 @@ void start_worker(dispatcher_actor* self, bool replacement) {
               self->delayed_send(self, std::chrono::milliseconds{200 << st.start_failures},
                                  respawn_atom::value);
             }
+            start_queued_workers(self);
             notify_waiters(self);
           });
 }
@@ -379,12 +420,6 @@ void worker_lost(dispatcher_actor* self, uint64_t id, const caf::error& reason, 
 }
 
 namespace {
-
-bool wants_workers(const dispatcher_state& st) {
-  // A closing pool still needs workers while work is pending (a joined worker may arrive
-  // after close, a killed one must be replaced).
-  return !st.terminated && (!st.closing || has_work(st));
-}
 
 void on_peer_down(dispatcher_actor* self, const peer_down& down) {
   auto& st = self->state;

@@ -66,6 +66,9 @@ struct dispatcher_state {
   size_t starting = 0;                      // worker processes being started
   unsigned start_failures = 0;              // in a row
   caf::error gave_up;                       // set once start-up failures exhausted the pool
+  // Starts not yet asked of the node (true: a replacement), begun a few at a time: see
+  // start_queued_workers in dispatcher.cpp.
+  std::deque<bool> start_queue;
   std::unordered_map<uint64_t, batch> batches;
   uint64_t next_batch = 1;
   pool_plan::cost_model costs;  // sizes each worker's window and how much merging pays
