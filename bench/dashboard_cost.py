@@ -10,7 +10,9 @@ other one) so that other load on the machine hits all three alike:
   watched   --dashboard, with this script fetching /api/cluster and /metrics back to back every
             20 ms: 50 times what an open page and a 1 s Prometheus scrape ask
   attacked  --dashboard, with this script holding 1000 idle connections and 8 slowloris clients
-            (a header trickled one byte a second) on its port for the whole run
+            (a header trickled one byte a second) on its port for the whole run, reopening
+            each one the head closes, 2 clients sending header lines without end and 4 KiB of
+            random bytes a second
 
 Prints a table of medians and each way's ratio to `off` (higher is better for tasks/s, lower
 for seconds). Usage:
@@ -33,6 +35,7 @@ POLL_INTERVAL_S = 0.02
 WAYS = ["off", "on", "watched", "attacked"]
 IDLE_CLIENTS = 1000
 TRICKLING_CLIENTS = 8
+FLOOD_CLIENTS = 2
 
 
 def watch(stderr_path, stop):
@@ -61,36 +64,81 @@ def dashboard_url(stderr_path, stop):
     return None
 
 
+def open_to(where):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(where)
+    return s
+
+
+def closed_by_peer(s):
+    """True once the head has closed `s` (readable with nothing to read, or an error)."""
+    try:
+        return s.recv(4096, socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def flood(where, stop):
+    """Sends header lines without end; when the head cuts the request off (its header limit),
+    starts again on a new connection."""
+    chunk = b"X-Flood: y\r\n" * 4096
+    while not stop.is_set():
+        try:
+            with socket.create_connection(where, timeout=2) as s:
+                s.sendall(b"GET /api/cluster HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                while not stop.is_set():
+                    s.sendall(chunk)
+        except OSError:
+            stop.wait(0.01)
+
+
 def attack(stderr_path, stop):
-    """Holds idle and trickling connections on the dashboard's port until `stop`."""
+    """Keeps the dashboard's port under attack until `stop`: IDLE_CLIENTS idle connections and
+    TRICKLING_CLIENTS slowloris clients (a header trickled one byte a second), each reopened as
+    soon as the head closes it (its idle and request deadlines), FLOOD_CLIENTS sending header
+    lines without end, and a garbage sender."""
     where = dashboard_url(stderr_path, stop)
     if not where:
         return
-    held = []
+    floods = [threading.Thread(target=flood, args=(where, stop)) for _ in range(FLOOD_CLIENTS)]
+    for t in floods:
+        t.start()
+    idle = [open_to(where) for _ in range(IDLE_CLIENTS)]
+    slow = [open_to(where) for _ in range(TRICKLING_CLIENTS)]
+    started = [False] * len(slow)
+    reopened = 0
     try:
-        for _ in range(IDLE_CLIENTS):
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex(where)
-            held.append(s)
-        slow = []
-        for _ in range(TRICKLING_CLIENTS):
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex(where)
-            slow.append(s)
-            held.append(s)
-        first = True
-        while not stop.wait(0 if first else 1.0):
-            for s in slow:
+        while not stop.wait(1.0):
+            for i, s in enumerate(idle):
+                if closed_by_peer(s):
+                    s.close()
+                    idle[i] = open_to(where)
+                    reopened += 1
+            for i, s in enumerate(slow):
                 try:
-                    s.send(b"GET / HTTP/1.1\r\nX-Slow: " if first else b"x")
+                    s.send(b"x" if started[i] else b"GET / HTTP/1.1\r\nX-Slow: ")
+                    started[i] = True
+                except BlockingIOError:
+                    pass  # still connecting
                 except OSError:
-                    pass  # still connecting, or closed by the head
-            first = False
+                    s.close()
+                    slow[i], started[i] = open_to(where), False
+                    reopened += 1
+            try:
+                with socket.create_connection(where, timeout=1) as g:
+                    g.sendall(os.urandom(4096))
+            except OSError:
+                pass
     finally:
-        for s in held:
+        for s in idle + slow:
             s.close()
+        for t in floods:
+            t.join()
+        print(f"  attack: {reopened} connections reopened after the head closed them",
+              file=sys.stderr)
 
 
 def run_once(build_dir, metric, way, workdir):
