@@ -481,8 +481,31 @@ bool can_switch_users() {
   return geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0;
 }
 
-// Runs args as uid 65534 from a copy of the program in that user's home: the build tree may lie
-// under a directory the other user cannot enter (a clone in /root, a container's /project).
+// Copies the troupe libraries this process has loaded (libtroupe.so when it is built shared)
+// into dir, so that a copy of a test program there finds them without the build tree.
+void copy_loaded_troupe_libraries(const std::string& dir) {
+  std::ifstream maps{"/proc/self/maps"};
+  std::string line;
+  while (std::getline(maps, line)) {
+    auto slash = line.find('/');
+    if (slash == std::string::npos)
+      continue;
+    std::filesystem::path library{line.substr(slash)};
+    auto name = library.filename().string();
+    if (name.rfind("libtroupe", 0) != 0 || name.find(".so") == std::string::npos)
+      continue;
+    auto copy = dir + "/" + name;
+    std::error_code ignored;
+    if (std::filesystem::exists(copy, ignored))
+      continue;
+    std::filesystem::copy_file(library, copy, ignored);
+    chmod(copy.c_str(), 0755);
+  }
+}
+
+// Runs args as uid 65534 from a copy of the program (and of libtroupe.so) in that user's home:
+// the build tree may lie under a directory the other user cannot enter (a clone in /root, a
+// container's /project).
 troupe::test::subprocess start_as_other_user(const fresh_home& home,
                                              const std::vector<std::string>& args) {
   auto program = home.dir + "/" + std::filesystem::path{args.front()}.filename().string();
@@ -490,10 +513,12 @@ troupe::test::subprocess start_as_other_user(const fresh_home& home,
   std::filesystem::copy_file(args.front(), program,
                              std::filesystem::copy_options::overwrite_existing, copied);
   chmod(program.c_str(), 0755);
+  copy_loaded_troupe_libraries(home.dir);
   std::vector<std::string> argv{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
                                 "--clear-groups", "/usr/bin/env"};
   auto env = home.env();
   argv.insert(argv.end(), env.begin(), env.end());
+  argv.push_back("LD_LIBRARY_PATH=" + home.dir);
   argv.push_back(program);
   argv.insert(argv.end(), args.begin() + 1, args.end());
   return troupe::test::start(argv);
