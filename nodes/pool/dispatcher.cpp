@@ -298,7 +298,9 @@ bool wants_workers(const dispatcher_state& st) {
 // the first workers are ready within one start's time; the total time to start them all stays
 // the same.
 size_t start_concurrency() {
-  return std::max(2u, 2 * std::thread::hardware_concurrency());
+  // Once: glibc reads the online CPUs from /sys for every call.
+  static const size_t most = std::max(2u, 2 * std::thread::hardware_concurrency());
+  return most;
 }
 
 void request_worker_start(dispatcher_actor* self, bool replacement);
