@@ -39,12 +39,12 @@ error_code run_one(asio::io_context& io, Start start) {
   return result;
 }
 
-std::string host_header(const std::string& host, uint16_t port) {
+}  // namespace
+
+std::string host_and_port(const std::string& host, uint16_t port) {
   auto name = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   return name + ":" + std::to_string(port);
 }
-
-}  // namespace
 
 http_answer http_get(const std::string& host, uint16_t port, const std::string& target,
                      size_t max_body, std::chrono::seconds deadline) {
@@ -74,7 +74,7 @@ http_answer http_get(const std::string& host, uint16_t port, const std::string& 
     return a;
 
   http::request<http::empty_body> req{http::verb::get, target, 11};
-  req.set(http::field::host, host_header(host, port));
+  req.set(http::field::host, host_and_port(host, port));
   req.set(http::field::user_agent, "troupe --status");
   req.set(http::field::accept, "application/json");
   req.keep_alive(false);

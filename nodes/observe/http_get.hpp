@@ -18,6 +18,10 @@ struct http_answer {
   bool too_large = false;      // the problem is a body over `max_body`
 };
 
+/// "127.0.0.1:8265", "[::1]:8265": how HOST:PORT is written in a Host header and on the command
+/// line (an IPv6 address in brackets).
+std::string host_and_port(const std::string& host, uint16_t port);
+
 /// GETs `target` from HOST:PORT on the calling thread. Ends within `deadline` once HOST is
 /// resolved (connecting, sending and reading together), refuses a body over `max_body` bytes,
 /// and gives up on a server that sends nothing for a few seconds.

@@ -129,7 +129,7 @@ constexpr auto answer_deadline = std::chrono::seconds{10};
 }  // namespace
 
 int print_status(const std::string& host, uint16_t port, std::ostream& out, std::ostream& err) {
-  auto where = host + ":" + std::to_string(port);
+  auto where = host_and_port(host, port);
   auto a = http_get(host, port, "/api/cluster", max_answer_bytes, answer_deadline);
   if (a.past_deadline) {
     err << "error: " << where << " did not answer /api/cluster within " << answer_deadline.count()

@@ -512,6 +512,13 @@ def scenario_status(binary, workdir):
             fail(f"--status against a {mode} server: status {done.returncode} after {took:.1f} s,"
                  f" stderr {done.stderr!r} (expected 1 and {words!r})")
         server.join(timeout=30)
+    # An IPv6 address is named as it must be given, in brackets: the hint "--dashboard ::1:P"
+    # would be a usage error.
+    done = subprocess.run([binary, "--status", "[::1]:1"], capture_output=True, text=True,
+                          timeout=60)
+    if done.returncode != 1 or "--dashboard [::1]:1" not in done.stderr:
+        fail(f"--status [::1]:1: status {done.returncode}, stderr {done.stderr!r} (expected 1 "
+             "and the address in brackets)")
 
 
 def main():
