@@ -262,7 +262,17 @@ void connection_broker::on_established() {
     info.connection = caf::actor_cast<caf::actor>(this);
     send(cfg_.manager, node_up_atom::value, std::move(info));
   }
-  remind(cfg_.heartbeat_interval, tick_atom::value);
+  beats_.emplace(cfg_.heartbeat_interval, cfg_.handshake.role == wire::role::connector,
+                 wire::process_beat_phase());
+  remind_at_next_beat();
+}
+
+void connection_broker::remind_at_next_beat() {
+  auto& clock = system().clock();
+  auto at = beats_->next(clock.now());
+  clock.schedule_message(
+      at, caf::actor_cast<caf::strong_actor_ptr>(this),
+      caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, tick_atom::value));
 }
 
 void connection_broker::on_tick() {
@@ -295,7 +305,7 @@ void connection_broker::on_tick() {
     wire::append_frame(out, wire::kind::heartbeat, beat);
   });
   drain();
-  remind(cfg_.heartbeat_interval, tick_atom::value);
+  remind_at_next_beat();
 }
 
 caf::strong_actor_ptr connection_broker::proxy_for(caf::actor_id id) {
@@ -344,6 +354,7 @@ void connection_broker::on_heartbeat(std::string_view body) {
   }
   auto now = clock::now();
   heartbeats_.received(beat.sequence(), now);
+  beats_->peer_beat(now);
   if (counters_)
     if (auto rtt = heartbeats_.round_trip(beat.echo_sequence(), beat.echo_delay_us(), now))
       counters_->round_trip(*rtt);

@@ -21,6 +21,7 @@
 #include "troupe/messages/errc.hpp"
 #include "troupe/nodes/connection.hpp"
 #include "troupe/nodes/connection/link.hpp"
+#include "troupe/nodes/wire/beat_grid.hpp"
 #include "troupe/nodes/wire/envelope.hpp"
 #include "troupe/nodes/wire/frame.hpp"
 #include "troupe/nodes/wire/handshake.hpp"
@@ -76,6 +77,9 @@ private:
   void remind(caf::timespan after, Atom what) {
     caf::delayed_anon_send(caf::actor_cast<caf::actor>(this), after, what);
   }
+  // The next heartbeat tick, anonymous too, at the next instant of the process's beat grid
+  // (wire/beat_grid.hpp): every link of this node ticks in the same wakeup.
+  void remind_at_next_beat();
   void on_exit() override;
   caf::strong_actor_ptr proxy_for(caf::actor_id id);
 
@@ -94,6 +98,7 @@ private:
   clock::time_point last_seen_;
   uint64_t heartbeat_sequence_ = 0;
   wire::heartbeat_clock heartbeats_;  // the link's round trip, from echoed heartbeats
+  std::optional<wire::beat_schedule<clock>> beats_;  // from the handshake on
   caf::actor_id last_target_id_ = 0;
   caf::weak_actor_ptr last_target_;
   wire::inbound_types in_types_;
