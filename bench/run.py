@@ -39,6 +39,9 @@ class Metric:
 SIZES = (("16B", 16), ("256B", 256), ("4KiB", 4096), ("64KiB", 65536), ("1MiB", 1048576))
 WORKER_COUNTS = (1, 2, 4, 8, 16)
 LIFECYCLE_COUNTS = (2, 8, 32)
+# The hosts group (hosts_scale.py): idle nodes joined, and nodes in the dispatch/render sweep.
+HOSTS_IDLE_COUNTS = (0, 8, 16, 32, 64)
+HOSTS_SWEEP_COUNTS = (1, 2, 4, 8, 16, 32, 64)
 
 METRICS = {
     "one_way_throughput": Metric("msgs/s", True, "cross-process one-way, 16-byte messages"),
@@ -79,6 +82,28 @@ METRICS = {
        for n in LIFECYCLE_COUNTS},
     **{f"pool_join_w{n}": Metric("ms", False, f"join of a started, idle {n}-worker pool")
        for n in LIFECYCLE_COUNTS},
+    "hosts_join_64_s": Metric("s", False, "64 nodes on 8 hosts: first start to all 64 ready"),
+    "hosts_join_64_head_start_s": Metric("s", False,
+                                         "64 nodes already trying: head start to all 64 ready"),
+    "hosts_idle_cpu_per_node": Metric("ms/s", False, "head CPU per idle joined node (slope)"),
+    "hosts_idle_pss_per_node": Metric("KiB", False,
+                                      "head Pss_Anon per idle joined node (slope)"),
+    "hosts_node_pss": Metric("MiB", False, "PSS of one idle worker node (median of 64)"),
+    "hosts_node_threads": Metric("threads", False, "threads of one worker node"),
+    "hosts_node_idle_cpu": Metric("ms/s", False, "CPU of one idle worker node (median of 64)"),
+    **{f"hosts_idle_cpu_n{n}": Metric("ms/s", False, f"head CPU, {n} idle nodes joined")
+       for n in HOSTS_IDLE_COUNTS},
+    **{f"hosts_idle_pss_n{n}": Metric("MiB", False, f"head PSS, {n} idle nodes joined")
+       for n in HOSTS_IDLE_COUNTS},
+    **{f"hosts_idle_pss_anon_n{n}": Metric("MiB", False,
+                                           f"head Pss_Anon (its own memory), {n} idle nodes")
+       for n in HOSTS_IDLE_COUNTS},
+    **{f"hosts_map_tiny_n{n}": Metric("tasks/s", True, f"pool map of tiny tasks, {n} TCP nodes")
+       for n in HOSTS_SWEEP_COUNTS},
+    **{f"hosts_render_n{n}": Metric("s", False, f"mandelbrot render on {n} TCP nodes")
+       for n in HOSTS_SWEEP_COUNTS},
+    **{f"hosts_render_head_cpu_n{n}": Metric("ms/s", False, "head CPU during that render")
+       for n in HOSTS_SWEEP_COUNTS},
 }
 
 TROUPE_IMPLS = ("troupe", "troupe_socketpair", "troupe_tcp")
@@ -157,6 +182,11 @@ TARGETS = [
     RatioTarget("local_round_trip", "troupe", "caf_raw_tuned", 0.9, ">= 0.9x raw CAF, tuned"),
     RatioTarget("thread_pool_submit_tiny", "troupe", "python_threadpool", 10.0,
                 ">= 10x Python ThreadPoolExecutor"),
+    # issue 15's: dispatch throughput does not fall as nodes are added (against one node; 0.9
+    # leaves room for a shared machine's noise)
+    *(RatioTarget(f"hosts_map_tiny_n{n}", "troupe", "troupe", 0.9, "does not fall below 1 node's",
+                  peer_metric="hosts_map_tiny_n1")
+      for n in HOSTS_SWEEP_COUNTS[1:]),
 ]
 
 ABSOLUTE_TARGETS = [
@@ -168,6 +198,9 @@ ABSOLUTE_TARGETS = [
     *(AbsoluteTarget(f"pool_map_head_cpu_w{n}", "troupe", 0.9, "head < 0.9 of a core")
       for n in WORKER_COUNTS),
     AbsoluteTarget("mandelbrot_speedup_2_workers", "troupe", 1.9, ">= 1.9x with 2 workers"),
+    # issue 15's: what one idle joined node costs the head
+    AbsoluteTarget("hosts_idle_cpu_per_node", "troupe", 0.1, "<= 0.1 ms/s per idle node"),
+    AbsoluteTarget("hosts_idle_pss_per_node", "troupe", 100.0, "<= 100 KiB per idle node"),
 ]
 
 
@@ -193,6 +226,10 @@ class Program:
     timeout_full: float
     command: object = None  # (build_dir, quick) -> argv; None for built-in runners
     runner: object = None   # (build_dir, quick, timeout) -> (records, stderr text)
+    # "peers": troupe against its peers on this machine; "hosts": many nodes on network
+    # namespace hosts (root and `ip netns`; the program exits 77, skipped, where it cannot run)
+    group: str = "peers"
+    needs: tuple = ()  # programs it runs, as paths in the build directory
 
 
 def built(build_dir, *parts):
@@ -256,7 +293,15 @@ PROGRAMS = [
             30, 60, command=lambda b, q: [built(b, "bench", "plain_primes")]),
     Program("peer_grpc", "peer", TRANSPORT,
             40, 120, command=lambda b, q: [built(b, "bench", "peers", "peer_grpc")]),
+    # 64 worker nodes on 8 hosts (issue 15); its own bound is below these timeouts
+    Program("hosts_scale", "troupe", tuple(m for m in METRICS if m.startswith("hosts_")),
+            300, 600, group="hosts", needs=(("bench", "hosts_bench"),),
+            command=lambda b, q: [sys.executable, str(BENCH / "hosts_scale.py"), "--build-dir",
+                                  str(b)]),
 ]
+GROUPS = sorted({p.group for p in PROGRAMS})
+# A program's exit status when the machine cannot run it (ctest's SKIP_RETURN_CODE as well).
+SKIPPED_STATUS = 77
 
 # bench_programs holds every program run.py runs whose libraries were found (bench/CMakeLists.txt).
 BUILD_TARGETS = ["bench_programs"]
@@ -264,6 +309,10 @@ BUILD_TARGETS = ["bench_programs"]
 
 class ProgramFailed(Exception):
     pass
+
+
+class ProgramSkipped(Exception):
+    """The machine cannot run the program (e.g. no root for network namespaces): the reason."""
 
 
 def kill_group(proc):
@@ -290,6 +339,9 @@ def run_process(argv, timeout):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    if proc.returncode == SKIPPED_STATUS:
+        reasons = [line for line in err.splitlines() if "SKIP" in line]
+        raise ProgramSkipped(reasons[-1] if reasons else f"exit status {SKIPPED_STATUS}")
     if proc.returncode != 0:
         raise ProgramFailed(f"exit status {proc.returncode}\n{err[-2000:]}")
     return out, err
@@ -367,6 +419,8 @@ def check_binaries(build_dir, programs):
             if "/" not in argv[0] and not shutil.which(argv[0]):
                 missing.append(argv[0])  # a launcher such as mpirun
             missing += [a for a in argv if a.startswith(str(build_dir)) and not Path(a).exists()]
+        missing += [built(build_dir, *path) for path in prog.needs
+                    if not Path(built(build_dir, *path)).exists()]
     if "mandelbrot" in {p.name for p in programs}:
         exe = built(build_dir, "examples", "mandelbrot")
         if not Path(exe).exists():
@@ -401,11 +455,19 @@ def run_all(programs, build_dir, quick, reps, only, log):
     samples = {}  # (metric, impl) -> [values]
     units = {}
     failures = []
+    skipped = {}  # program name -> why the machine cannot run it
     for rep in range(reps):
         for prog in interleaved(programs, rep):
+            if prog.name in skipped:
+                continue
             started = time.monotonic()
             try:
                 records, err = run_program(prog, build_dir, quick, only)
+            except ProgramSkipped as exc:
+                skipped[prog.name] = str(exc)
+                log.write(f"== {prog.name}: skipped: {exc}\n")
+                print(f"  {prog.name}: skipped ({exc})", file=sys.stderr)
+                continue
             except ProgramFailed as exc:
                 failures.append(f"{prog.name} (repetition {rep + 1}): {exc}")
                 log.write(f"== {prog.name} rep {rep + 1}: FAILED: {exc}\n")
@@ -419,7 +481,7 @@ def run_all(programs, build_dir, quick, reps, only, log):
                 units[(r["metric"], r["impl"])] = r["unit"]
             print(f"  rep {rep + 1} {prog.name}: {len(records)} figures in "
                   f"{time.monotonic() - started:.1f} s", file=sys.stderr)
-    return samples, units, failures
+    return samples, units, failures, skipped
 
 
 # ---- figures and ratios -----------------------------------------------------------------------
@@ -456,9 +518,17 @@ def ratio_row(metric, fig, peer, pfig, target):
             "met": (ratio >= target.minimum) if target else None}
 
 
-def ratio_rows(figures):
+def skipped_metrics(skipped):
+    """metric -> why it was not measured, for the programs the machine could not run."""
+    return {m: why for p in PROGRAMS if p.name in skipped for m in p.metrics
+            for why in (skipped[p.name],)}
+
+
+def ratio_rows(figures, skipped=None):
     """Every target, then every other troupe figure against every peer figure of the same
-    metric. A target whose figures are missing shows up as missed, not vanish."""
+    metric. A target whose figures are missing shows up as missed, not vanish, unless the
+    machine could not run its program (skipped: metric -> why): then it says so."""
+    skipped = skipped or {}
     rows, covered = [], set()
     for t in TARGETS:
         fig, pfig = figures.get((t.metric, t.impl)), figures.get((t.against(), t.peer))
@@ -466,9 +536,11 @@ def ratio_rows(figures):
         if fig and pfig:
             rows.append(ratio_row(t.metric, fig, t.peer, pfig, t))
         else:
+            why = skipped.get(t.metric) or skipped.get(t.against())
             rows.append({"type": "ratio", "metric": t.metric, "impl": t.impl, "peer": t.peer,
                          "peer_metric": t.against(), "ratio": None, "ratio_range": None,
-                         "target": t.minimum, "requirement": t.requirement, "met": False})
+                         "target": t.minimum, "requirement": t.requirement,
+                         "met": None if why else False, "skipped": why})
     for (metric, impl), fig in figures.items():
         if impl not in TROUPE_IMPLS or metric in NO_RATIO:
             continue
@@ -479,16 +551,19 @@ def ratio_rows(figures):
     return rows
 
 
-def absolute_rows(figures):
+def absolute_rows(figures, skipped=None):
+    skipped = skipped or {}
     rows = []
     for t in ABSOLUTE_TARGETS:
         fig = figures.get((t.metric, t.impl))
         value = fig["median"] if fig else None
+        why = skipped.get(t.metric) if value is None else None
         rows.append({"type": "absolute", "metric": t.metric, "impl": t.impl, "value": value,
                      "unit": METRICS[t.metric].unit, "limit": t.limit,
                      "requirement": t.requirement,
                      "ratio": absolute_margin(t, value) if value is not None else None,
-                     "met": absolute_met(t, value) if value is not None else False})
+                     "met": absolute_met(t, value) if value is not None else
+                     (None if why else False), "skipped": why})
     return rows
 
 
@@ -532,11 +607,14 @@ def peer_label(r):
     return r["peer"]
 
 
-def verdict(met):
+def verdict(met, skipped=None):
+    if skipped:
+        return "skipped"
     return "—" if met is None else ("**met**" if met else "**MISSED**")
 
 
-def markdown(run, figures, ratios, absolutes, failures, chart_name, bandwidth_name):
+def markdown(run, figures, ratios, absolutes, failures, chart_name, bandwidth_name,
+             skipped=None):
     lines = [f"# troupe benchmarks — {run['date']}", ""]
     m = run["machine"]
     lines += [f"Machine: {m['nproc']} vCPU ({m['cpu']}), Linux {m['kernel']}, Python "
@@ -563,13 +641,17 @@ def markdown(run, figures, ratios, absolutes, failures, chart_name, bandwidth_na
                      f"{fmt_fig(figures.get((r['metric'], r['impl'])))} {unit} | "
                      f"{fmt_fig(figures.get((r['peer_metric'], r['peer'])))} {unit} | "
                      f"{fmt(r['ratio'])}{rng} | {r['requirement']} (ratio ≥ {r['target']:.2f}) | "
-                     f"{verdict(r['met'])} |")
+                     f"{verdict(r['met'], r.get('skipped'))} |")
     for a in absolutes:
         lines.append(f"| {a['metric']} | {a['impl']} | (limit) | "
                      f"{fmt_fig(figures.get((a['metric'], a['impl'])))} {a['unit']} | — | "
-                     f"{fmt(a['ratio'])} | {a['requirement']} | {verdict(a['met'])} |")
+                     f"{fmt(a['ratio'])} | {a['requirement']} | "
+                     f"{verdict(a['met'], a.get('skipped'))} |")
     met = sum(1 for r in target_rows + absolutes if r["met"])
-    lines += ["", f"{met} of {len(target_rows) + len(absolutes)} targets met.", ""]
+    not_run = sum(1 for r in target_rows + absolutes if r.get("skipped"))
+    lines += ["", f"{met} of {len(target_rows) + len(absolutes) - not_run} targets met"
+              + (f" ({not_run} skipped: this machine could not run their programs)"
+                 if not_run else "") + ".", ""]
     info = [r for r in ratios if r["target"] is None]
     if info:
         lines += ["## Other comparisons (no target)", "",
@@ -579,6 +661,7 @@ def markdown(run, figures, ratios, absolutes, failures, chart_name, bandwidth_na
                          f"({fmt(r['ratio_range'][0])}–{fmt(r['ratio_range'][1])}) |")
         lines.append("")
     lines += bandwidth_table(figures)
+    lines += hosts_tables(figures)
     if bandwidth_name:
         lines += [f"![bandwidth by message size]({bandwidth_name})", ""]
     lines += ["## All figures", "", "| metric | impl | median | min | max | unit | reps |",
@@ -589,7 +672,47 @@ def markdown(run, figures, ratios, absolutes, failures, chart_name, bandwidth_na
     if failures:
         lines += ["", "## Failures", ""]
         lines += [f"- {f.splitlines()[0]}" for f in failures]
+    if skipped:
+        lines += ["", "## Skipped", ""]
+        lines += [f"- {name}: {why}" for name, why in sorted(skipped.items())]
     return "\n".join(lines) + "\n"
+
+
+def hosts_tables(figures):
+    """The hosts group's figures by node count (medians; hosts_scale.py)."""
+    def median(metric):
+        return (figures.get((metric, "troupe")) or {}).get("median")
+
+    if not any(metric.startswith("hosts_") for metric, _ in figures):
+        return []
+    lines = ["## 64 worker nodes on 8 hosts (network namespaces; hosts_scale.py, medians)", "",
+             f"Join: 64 nodes started at once are all ready {fmt(median('hosts_join_64_s'))} s "
+             "after the first start; a head started while 64 nodes already try to reach it has "
+             f"them all {fmt(median('hosts_join_64_head_start_s'))} s after its start. One "
+             f"worker node: {fmt(median('hosts_node_threads'))} threads, PSS "
+             f"{fmt(median('hosts_node_pss'))} MiB, idle {fmt(median('hosts_node_idle_cpu'))} "
+             "ms/s.", "",
+             "| idle nodes joined | head CPU ms/s | head PSS MiB | of it Pss_Anon MiB |",
+             "|---|---|---|---|"]
+    for n in HOSTS_IDLE_COUNTS:
+        lines.append(f"| {n} | {fmt(median(f'hosts_idle_cpu_n{n}'))} | "
+                     f"{fmt(median(f'hosts_idle_pss_n{n}'))} | "
+                     f"{fmt(median(f'hosts_idle_pss_anon_n{n}'))} |")
+    lines.append(f"| per node (slope) | {fmt(median('hosts_idle_cpu_per_node'))} | | "
+                 f"{fmt(median('hosts_idle_pss_per_node'))} KiB |")
+    lines += ["", "PSS falls as nodes start: they run the same binary on this machine, so the "
+              "head's library pages are charged to more processes. The head's own memory is its "
+              "Pss_Anon, whose slope is the per-node figure."]
+    lines += ["", "| nodes | dispatch, tiny tasks/s | vs 1 node | render s | head CPU during the "
+              "render ms/s | per busy node ms/s |", "|---|---|---|---|---|---|"]
+    base = median("hosts_map_tiny_n1")
+    for n in HOSTS_SWEEP_COUNTS:
+        rate, cpu = median(f"hosts_map_tiny_n{n}"), median(f"hosts_render_head_cpu_n{n}")
+        lines.append(f"| {n} | {fmt(rate)} | {fmt(rate / base if rate and base else None)} | "
+                     f"{fmt(median(f'hosts_render_n{n}'))} | {fmt(cpu)} | "
+                     f"{fmt(cpu / n if cpu is not None else None)} |")
+    return lines + ["", "On 2 cores the render cannot get faster beyond 2 nodes; what counts is "
+                    "that it does not get slower.", ""]
 
 
 def bandwidth_impls(figures):
@@ -698,7 +821,7 @@ def chart(ratios, absolutes, path, title):
     return True
 
 
-def write_jsonl(path, run, figures, ratios, absolutes, failures):
+def write_jsonl(path, run, figures, ratios, absolutes, failures, skipped):
     with open(path, "w") as f:
         f.write(json.dumps({"type": "run", **run}) + "\n")
         for fig in figures.values():
@@ -707,16 +830,21 @@ def write_jsonl(path, run, figures, ratios, absolutes, failures):
             f.write(json.dumps(row) + "\n")
         for failure in failures:
             f.write(json.dumps({"type": "failure", "what": failure}) + "\n")
+        for name, why in sorted(skipped.items()):
+            f.write(json.dumps({"type": "skipped", "program": name, "why": why}) + "\n")
 
 
 def print_summary(ratios, absolutes):
+    def outcome(row):
+        return "skipped" if row.get("skipped") else ("met" if row["met"] else "MISSED")
+
     for r in ratios:
         if r["target"] is not None:
             print(f"{r['metric']:30} {r['impl']:18} vs {peer_label(r):24} ratio {fmt(r['ratio']):>6}"
-                  f"  target {r['target']:.2f}  {'met' if r['met'] else 'MISSED'}")
+                  f"  target {r['target']:.2f}  {outcome(r)}")
     for a in absolutes:
         print(f"{a['metric']:28} {a['impl']:18} {fmt(a['value']):>8} {a['unit']:5} "
-              f"{a['requirement']:26} {'met' if a['met'] else 'MISSED'}")
+              f"{a['requirement']:26} {outcome(a)}")
 
 
 # ---- main -------------------------------------------------------------------------------------
@@ -764,6 +892,9 @@ def main():
                         help="repetitions of every program (default 5; at least 3 to publish)")
     parser.add_argument("--only", metavar="METRIC", choices=sorted(METRICS),
                         help="run only the programs measuring this metric")
+    parser.add_argument("--group", choices=GROUPS,
+                        help="run only this group's programs (peers: troupe against its peers; "
+                             "hosts: 64 nodes on network-namespace hosts, needs root)")
     parser.add_argument("--publish", action="store_true",
                         help="also copy the report to bench/RESULTS.md and bench/ratios.png")
     parser.add_argument("--build", action="store_true",
@@ -772,14 +903,15 @@ def main():
     args = parser.parse_args()
     if args.reps < 1:
         parser.error("--reps must be at least 1")
-    if args.publish and (args.quick or args.only or args.reps < 3):
+    if args.publish and (args.quick or args.only or args.group or args.reps < 3):
         parser.error("--publish wants a full run of everything with at least 3 repetitions")
     reexec_with_matplotlib()
     interrupt_on_termination()
 
     if args.build:
         build(args.build_dir)
-    programs = [p for p in PROGRAMS if not args.only or args.only in p.metrics]
+    programs = [p for p in PROGRAMS if (not args.only or args.only in p.metrics)
+                and (not args.group or p.group == args.group)]
     check_binaries(args.build_dir, programs)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -793,8 +925,8 @@ def main():
           f"load {run['load_before']}", file=sys.stderr)
     with open(f"{base}.log", "w") as log:
         try:
-            samples, units, failures = run_all(programs, args.build_dir, args.quick, args.reps,
-                                               args.only, log)
+            samples, units, failures, skipped = run_all(programs, args.build_dir, args.quick,
+                                                        args.reps, args.only, log)
         except KeyboardInterrupt:
             print("run.py: interrupted; every program was stopped", file=sys.stderr)
             return 130
@@ -802,22 +934,25 @@ def main():
     run["load_after"] = load_text()
 
     figures = summarize(samples, units)
-    ratios = ratio_rows(figures) if not args.only else [
-        r for r in ratio_rows(figures) if r["metric"] == args.only]
-    absolutes = [a for a in absolute_rows(figures) if not args.only or a["metric"] == args.only]
-    write_jsonl(f"{base}.jsonl", run, figures, ratios, absolutes, failures)
+    not_run = skipped_metrics(skipped)
+    measured = {m for p in programs for m in p.metrics}
+    ratios = [r for r in ratio_rows(figures, not_run)
+              if (not args.only or r["metric"] == args.only) and r["metric"] in measured]
+    absolutes = [a for a in absolute_rows(figures, not_run)
+                 if (not args.only or a["metric"] == args.only) and a["metric"] in measured]
+    write_jsonl(f"{base}.jsonl", run, figures, ratios, absolutes, failures, skipped)
     title = (f"troupe vs peers, {run['date']} ({'quick' if args.quick else 'full'}, "
              f"{args.reps} reps, {run['machine']['nproc']} vCPU)")
     has_chart = chart(ratios, absolutes, f"{base}.png", title)
     has_bandwidth = bandwidth_chart(figures, f"{base}-bandwidth.png", title)
     Path(f"{base}.md").write_text(
         markdown(run, figures, ratios, absolutes, failures, f"{stamp}.png" if has_chart else None,
-                 f"{stamp}-bandwidth.png" if has_bandwidth else None))
+                 f"{stamp}-bandwidth.png" if has_bandwidth else None, skipped))
     if args.publish:
         Path(BENCH / "RESULTS.md").write_text(
             markdown(run, figures, ratios, absolutes, failures,
                      "ratios.png" if has_chart else None,
-                     "bandwidth.png" if has_bandwidth else None))
+                     "bandwidth.png" if has_bandwidth else None, skipped))
         if has_chart:
             shutil.copyfile(f"{base}.png", BENCH / "ratios.png")
         if has_bandwidth:
@@ -829,6 +964,8 @@ def main():
                                                 else ""), file=sys.stderr)
     for failure in failures:
         print(f"run.py: FAILED {failure}", file=sys.stderr)
+    for name, why in sorted(skipped.items()):
+        print(f"run.py: skipped {name}: {why}", file=sys.stderr)
     return 1 if failures else 0
 
 
