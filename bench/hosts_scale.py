@@ -43,9 +43,11 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLUSTER = os.path.join(ROOT, "deploy", "netns-cluster.sh")
+sys.path.insert(0, os.path.join(ROOT, "deploy"))
+from netns_cluster import ClusterError, NetnsCluster  # noqa: E402
+
+SKIP = 77
 
 WORKER_HOSTS = 8
 NODES_PER_HOST = 8
@@ -58,8 +60,7 @@ PORT = 7100
 RUN_BOUND_S = {True: 270, False: 570}
 JOIN_BOUND_S = 60  # one wait for nodes to be ready; also the nodes' --join-timeout
 
-PREFIX = f"hs{os.getpid()}"
-STALE = re.compile(r"^hs(\d+)-sw$")
+CLUSTER = NetnsCluster("hs")
 
 
 def metric_names():
@@ -89,40 +90,6 @@ def note(message):
 def skip(message):
     note("SKIP: " + message)
     sys.exit(SKIP)
-
-
-def wait_for(what, check, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise Failure(f"{what}: not within {timeout} s")
-        time.sleep(interval)
-
-
-def cluster(*args, check=True, timeout=60):
-    res = subprocess.run([CLUSTER, *args[:1], "--prefix", PREFIX, *args[1:]],
-                         capture_output=True, text=True, timeout=timeout)
-    if check and res.returncode != 0:
-        raise Failure(f"netns-cluster.sh {' '.join(args)}: status {res.returncode}: "
-                      f"{res.stderr.strip()}")
-    return res
-
-
-def namespaces():
-    res = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30)
-    return [line.split()[0] for line in res.stdout.splitlines() if line.strip()]
-
-
-def remove_stale_clusters():
-    for ns in namespaces():
-        m = STALE.match(ns)
-        if m and not os.path.exists(f"/proc/{m.group(1)}"):
-            note(f"removing cluster hs{m.group(1)}, left by an earlier run that is gone")
-            subprocess.run([CLUSTER, "down", "--prefix", "hs" + m.group(1)], timeout=60,
-                           capture_output=True)
 
 
 # ---- /proc ------------------------------------------------------------------------------------
@@ -171,7 +138,7 @@ class Processes:
     @classmethod
     def start(cls, host, argv, log_path, **kwargs):
         with open(log_path, "a") as log:
-            proc = subprocess.Popen([CLUSTER, "exec", "--prefix", PREFIX, str(host), *argv],
+            proc = subprocess.Popen(CLUSTER.exec_argv(host, *argv),
                                     stdout=kwargs.pop("stdout", log), stderr=log, **kwargs)
         cls.started.append(proc)
         return proc
@@ -253,7 +220,7 @@ class Run:
         self.binary = binary
         self.workdir = workdir
         self.quick = quick
-        self.address = cluster("addr", "0").stdout.strip()
+        self.address = CLUSTER.addr(0)
         self.secret = os.path.join(workdir, "secret")
         fd = os.open(self.secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, os.urandom(32).hex().encode())
@@ -306,8 +273,7 @@ def phase_join(run, emit):
     run.end_nodes(clean=True)
 
     run.start_nodes(NODES, "prejoin")
-    # Every node is running and has failed to connect at least once: backoff doubles to 1 s.
-    wait_for("the nodes started", lambda: all(p.poll() is None for p in run.nodes), 10)
+    # Long enough for every node to be up and retrying at its backoff's cap (1 s).
     time.sleep(3.0)
     dead = [p.pid for p in run.nodes if p.poll() is not None]
     if dead:
@@ -395,16 +361,16 @@ def measure(binary, workdir, quick, only, emit):
         skip("ip is not installed (Debian package iproute2)")
     if not os.path.exists(binary):
         raise Failure(f"{binary} is missing (cmake --build BUILD --target hosts_bench)")
-    remove_stale_clusters()
-    global cluster_made
-    cluster_made = True
-    res = cluster("up", str(1 + WORKER_HOSTS), check=False)
-    if res.returncode != 0:
-        if re.search(r"Operation not permitted|Permission denied|Read-only", res.stderr):
-            skip("this machine does not permit network namespaces: " + res.stderr.strip())
-        raise Failure(f"netns-cluster.sh up: status {res.returncode}: {res.stderr.strip()}")
+    for stale in CLUSTER.remove_stale():
+        note(f"removed cluster {stale}, left by an earlier run that is gone")
+    try:
+        CLUSTER.up(1 + WORKER_HOSTS)
+    except ClusterError as e:
+        if re.search(r"Operation not permitted|Permission denied|Read-only", e.stderr):
+            skip("this machine does not permit network namespaces: " + e.stderr.strip())
+        raise Failure(str(e))
     run = Run(binary, workdir, quick)
-    note(f"cluster {PREFIX}: head on {run.address}, {NODES} nodes on {WORKER_HOSTS} hosts; "
+    note(f"cluster {CLUSTER.prefix}: head on {run.address}, {NODES} nodes on {WORKER_HOSTS} hosts; "
          f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     try:
         for name, body in (("join", phase_join), ("idle", phase_idle), ("sweep", phase_sweep)):
@@ -417,20 +383,12 @@ def measure(binary, workdir, quick, only, emit):
         run.end_nodes(clean=False)
 
 
-cluster_made = False
-
-
 def cleanup():
     Processes.kill_all()
-    if not cluster_made:
+    if CLUSTER.down():
         return True
-    res = subprocess.run([CLUSTER, "down", "--prefix", PREFIX], capture_output=True, text=True,
-                         timeout=60)
-    left = [ns for ns in namespaces() if ns.startswith(PREFIX + "-")]
-    if res.returncode != 0 or left:
-        note(f"FAILED to remove the cluster ({res.stderr.strip()}; left: {left})")
-        return False
-    return True
+    note(f"FAILED to remove the cluster {CLUSTER.prefix} ({CLUSTER.failure})")
+    return False
 
 
 def main():
