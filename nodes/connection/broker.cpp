@@ -20,8 +20,6 @@ namespace {
 
 using handshake_deadline_atom = caf::atom_constant<caf::atom("hsdeadline")>;
 
-constexpr size_t read_chunk = 64 * 1024;
-
 caf::behavior connection_from_fd(connection_broker* self, int fd, connection_config cfg) {
   auto hdl = self->add_scribe(fd);
   return self->start(hdl, std::move(cfg), fd);
@@ -39,7 +37,7 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
   handshake_ = std::make_unique<wire::handshake>(cfg_.self, cfg_.handshake);
   last_seen_ = clock::now();
   log::get().debug("{}: connection opened", cfg_.address);
-  configure_read(hdl_, caf::io::receive_policy::at_most(read_chunk));
+  configure_read(hdl_, caf::io::receive_policy::at_most(read_size_.bytes()));
   // Every byte CAF writes is acknowledged (data_transferred_msg): the link counts them to know
   // when the socket is idle (see link_state::written).
   ack_writes(hdl_, true);
@@ -74,6 +72,8 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
           }
           on_bytes(plaintext);
         }
+        if (read_size_.after_read(msg.buf.size()) && !closing_)
+          configure_read(hdl_, caf::io::receive_policy::at_most(read_size_.bytes()));
         drain();
       },
       [this](caf::io::connection_closed_msg&) {

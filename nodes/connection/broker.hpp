@@ -25,6 +25,7 @@
 #include "troupe/nodes/wire/frame.hpp"
 #include "troupe/nodes/wire/handshake.hpp"
 #include "troupe/nodes/wire/heartbeat_clock.hpp"
+#include "troupe/nodes/wire/read_size.hpp"
 #include "troupe/nodes/wire/tls.hpp"
 
 namespace troupe::detail {
@@ -85,6 +86,7 @@ private:
   int fd_ = -1;                             // the socket, if known (for direct writes)
   std::shared_ptr<link_state> link_;
   wire::frame_decoder decoder_;
+  wire::read_size read_size_;
   size_t partial_held_ = 0;  // this link's share of the node's partial-frame budget
   std::optional<clock::time_point> partial_since_;  // when the unfinished frame began
   std::unique_ptr<wire::handshake> handshake_;
