@@ -175,6 +175,9 @@ private:
   // After appending to the outbox: write it at once if the socket is idle and traffic light,
   // else hand it to the broker (returns the broker to wake, if it needs waking).
   caf::actor push_locked();
+  // Writes the outbox to the socket unless a sender did so within direct_write_gap; true if
+  // all of it left.
+  bool try_direct_write_locked();
   caf::actor wake_locked();
 
   send_status encode(wire::envelope_header h, const caf::type_erased_tuple& content,
@@ -203,6 +206,7 @@ private:
   uint32_t next_type_id_ = 1;
   std::unordered_map<request_key, pending_request, request_key_hash> pending_;
   std::unordered_set<caf::actor_id> exported_;
+  caf::actor_id last_sender_ = 0;                                   // in exported_ (0: none)
   std::unordered_map<caf::actor_id, caf::weak_actor_ptr> spawned_;  // for the peer, alive
   std::shared_ptr<observe::link_counters> counters_;                // null unless a dashboard runs
 };
