@@ -62,7 +62,8 @@ private:
   void reject(const wire::envelope_view& env, std::optional<pending_request>& answered, errc code,
               const std::string& detail);
   void respond_error(const wire::envelope_view& env, const caf::error& err);
-  caf::strong_actor_ptr find_target(caf::actor_id id);
+  // Null if the peer may not address `id` or it is gone; else valid until the read ends.
+  caf::actor_control_block* find_target(caf::actor_id id);
   void spawn_remote(const std::string& type, const caf::message& args, caf::response_promise rp);
 
   // -- lifecycle --
@@ -98,6 +99,9 @@ private:
   wire::heartbeat_clock heartbeats_;  // the link's round trip, from echoed heartbeats
   caf::actor_id last_target_id_ = 0;
   caf::weak_actor_ptr last_target_;
+  caf::strong_actor_ptr batch_target_;  // last_target_, held while one read is delivered
+  caf::actor_id last_proxy_id_ = 0;
+  caf::strong_actor_ptr last_proxy_;  // proxies_[last_proxy_id_]
   wire::inbound_types in_types_;
   std::unordered_map<caf::actor_id, caf::strong_actor_ptr> proxies_;
   std::unordered_map<uint64_t, caf::response_promise> pending_spawns_;
