@@ -203,8 +203,12 @@ caf::actor link_state::push_locked() {
 
 bool link_state::try_direct_write_locked() {
   auto now = std::chrono::steady_clock::now();
-  if (now - last_direct_write_ < direct_write_gap)
+  if (now - last_direct_write_ < direct_write_gap) {
+    // Traffic is not light: this frame and the ones after it go to the broker, and no sender
+    // reads the clock again until the broker's writes are done (written).
+    socket_idle_ = false;
     return false;
+  }
   last_direct_write_ = now;
   auto n = ::send(direct_fd_, outbox_.data(), outbox_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   if (counters_ && n > 0)
@@ -262,13 +266,18 @@ send_status link_state::encode(wire::envelope_header h, const caf::type_erased_t
 link_state::outgoing_type* link_state::out_type(const std::type_info* type) {
   if (!type)
     return nullptr;
+  // A stream sends one type: skip the table for the type sent last (its entries never move).
+  if (type == last_out_type_.first)
+    return last_out_type_.second;
   auto i = out_types_.find(type);
-  if (i != out_types_.end())
-    return &i->second;
-  const auto* codec = message_registry::instance().find(std::type_index{*type});
-  if (!codec)
-    return nullptr;
-  return &out_types_.emplace(type, outgoing_type{codec, next_type_id_++, false}).first->second;
+  if (i == out_types_.end()) {
+    const auto* codec = message_registry::instance().find(std::type_index{*type});
+    if (!codec)
+      return nullptr;
+    i = out_types_.emplace(type, outgoing_type{codec, next_type_id_++, false}).first;
+  }
+  last_out_type_ = {type, &i->second};
+  return &i->second;
 }
 
 send_status link_state::append_checked(const wire::envelope_header& h,

@@ -36,6 +36,7 @@
 #include <typeinfo>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -203,6 +204,7 @@ private:
   // Keyed by the type_info's address: no hashing of type names per message. Should a type have
   // two type_info objects, it merely gets two numbers.
   std::unordered_map<const std::type_info*, outgoing_type> out_types_;
+  std::pair<const std::type_info*, outgoing_type*> last_out_type_{nullptr, nullptr};
   uint32_t next_type_id_ = 1;
   std::unordered_map<request_key, pending_request, request_key_hash> pending_;
   std::unordered_set<caf::actor_id> exported_;
