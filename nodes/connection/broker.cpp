@@ -55,6 +55,7 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
   return {
       [this](caf::io::new_data_msg& msg) {
         last_seen_ = clock::now();
+        link_->bytes_arrived();
         if (counters_) {
           observe::link_counters::add(counters_->bytes_in, msg.buf.size());
           counters_->seen_now();

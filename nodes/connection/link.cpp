@@ -203,7 +203,8 @@ caf::actor link_state::push_locked() {
 
 bool link_state::try_direct_write_locked() {
   auto now = std::chrono::steady_clock::now();
-  if (now - last_direct_write_ < direct_write_gap) {
+  bool answering = arrived_.exchange(false, std::memory_order_relaxed);
+  if (now - last_direct_write_ < direct_write_gap && !answering) {
     // Traffic is not light: this frame and the ones after it go to the broker, and no sender
     // reads the clock again until the broker's writes are done (written).
     socket_idle_ = false;

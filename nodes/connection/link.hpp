@@ -22,11 +22,13 @@
 // The direct-write path: on a plain link, while CAF holds no unwritten bytes for the socket
 // (handed_ == written_, outbox empty), a sender writes its frame to the socket itself, on its own
 // thread, under the lock, so no write can overtake another. Under load the broker's batches win
-// (one write for many frames): a sender writes itself at most once per direct_write_gap; else
-// its frame waits in the outbox and the broker is woken (flush_atom) unless a wake-up is pending
-// already, so a burst of messages leaves in one write.
+// (one write for many frames): a sender writes itself at most once per direct_write_gap, or once
+// more after each read of the peer's bytes (an answer to what arrived, as in a round trip faster
+// than the gap); else its frame waits in the outbox and the broker is woken (flush_atom) unless a
+// wake-up is pending already, so a burst of messages leaves in one write.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -133,6 +135,11 @@ public:
   /// can be reused for another socket.
   void enable_direct_writes(int fd);
 
+  /// The broker read bytes from the peer (any thread may call it; it takes no lock).
+  void bytes_arrived() {
+    arrived_.store(true, std::memory_order_relaxed);
+  }
+
   /// The broker gave CAF bytes for the socket other than the outbox (handshake, Goodbye).
   void handed(size_t n);
 
@@ -176,8 +183,8 @@ private:
   // After appending to the outbox: write it at once if the socket is idle and traffic light,
   // else hand it to the broker (returns the broker to wake, if it needs waking).
   caf::actor push_locked();
-  // Writes the outbox to the socket unless a sender did so within direct_write_gap; true if
-  // all of it left.
+  // Writes the outbox to the socket unless a sender did so within direct_write_gap and nothing
+  // arrived since; true if all of it left.
   bool try_direct_write_locked();
   caf::actor wake_locked();
 
@@ -197,6 +204,7 @@ private:
   uint64_t handed_ = 0;   // bytes given to CAF for the socket
   uint64_t written_ = 0;  // bytes CAF reported written
   static constexpr auto direct_write_gap = std::chrono::microseconds{20};
+  std::atomic<bool> arrived_{false};  // bytes_arrived since the last direct write
   std::vector<char> outbox_;
   bool wakeup_pending_ = false;
   bool closed_ = false;
