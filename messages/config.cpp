@@ -25,11 +25,6 @@ config::config() {
   // detached threads in troupe (thread_pool, the task runner), so scheduler threads are never
   // busy for long.
   set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::milliseconds{100}});
-  // Syscalls per message: on each read event CAF reads again until the socket reports EAGAIN
-  // (up to 50 reads), which for a request at a time is a second, empty recvfrom per message on
-  // each side. One read per event instead: epoll is level-triggered, so bytes left in the
-  // socket are reported again at the next poll.
-  set("middleman.max-consecutive-reads", size_t{1});
   add_error_category(error_category,
                      [](uint8_t code, caf::atom_value category, const caf::message& context) {
                        return describe(caf::error{code, category, context});
