@@ -20,8 +20,6 @@ namespace {
 
 using handshake_deadline_atom = caf::atom_constant<caf::atom("hsdeadline")>;
 
-constexpr size_t read_chunk = 64 * 1024;
-
 caf::behavior connection_from_fd(connection_broker* self, int fd, connection_config cfg) {
   auto hdl = self->add_scribe(fd);
   return self->start(hdl, std::move(cfg), fd);
@@ -39,7 +37,7 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
   handshake_ = std::make_unique<wire::handshake>(cfg_.self, cfg_.handshake);
   last_seen_ = clock::now();
   log::get().debug("{}: connection opened", cfg_.address);
-  configure_read(hdl_, caf::io::receive_policy::at_most(read_chunk));
+  configure_read(hdl_, caf::io::receive_policy::at_most(read_size_.bytes()));
   // Every byte CAF writes is acknowledged (data_transferred_msg): the link counts them to know
   // when the socket is idle (see link_state::written).
   ack_writes(hdl_, true);
@@ -57,6 +55,7 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
   return {
       [this](caf::io::new_data_msg& msg) {
         last_seen_ = clock::now();
+        link_->bytes_arrived();
         if (counters_) {
           observe::link_counters::add(counters_->bytes_in, msg.buf.size());
           counters_->seen_now();
@@ -74,6 +73,9 @@ caf::behavior connection_broker::start(caf::io::connection_handle handle, connec
           }
           on_bytes(plaintext);
         }
+        batch_target_.reset();
+        if (read_size_.after_read(msg.buf.size()) && !closing_)
+          configure_read(hdl_, caf::io::receive_policy::at_most(read_size_.bytes()));
         drain();
       },
       [this](caf::io::connection_closed_msg&) {
@@ -309,12 +311,15 @@ void connection_broker::on_tick() {
 }
 
 caf::strong_actor_ptr connection_broker::proxy_for(caf::actor_id id) {
+  // Messages tend to come from one actor at a time, as they go to one (find_target).
+  if (id == last_proxy_id_)
+    return last_proxy_;
   auto i = proxies_.find(id);
-  if (i != proxies_.end())
-    return i->second;
-  auto proxy = make_remote_proxy(system(), id, peer_.node, link_);
-  proxies_.emplace(id, proxy);
-  return proxy;
+  if (i == proxies_.end())
+    i = proxies_.emplace(id, make_remote_proxy(system(), id, peer_.node, link_)).first;
+  last_proxy_id_ = id;
+  last_proxy_ = i->second;
+  return i->second;
 }
 
 // An envelope that cannot be delivered: a request is answered with the error; a response
@@ -421,7 +426,7 @@ void connection_broker::on_envelope(std::string_view body) {
     reject(env, answered, errc::corrupt_payload, "payload does not parse as " + codec->name);
     return;
   }
-  auto target = answered ? answered->requester : find_target(env.target);
+  auto* target = answered ? answered->requester.get() : find_target(env.target);
   if (!target) {
     // Usually a message racing its target's exit, as between local actors: not hostile.
     log::get().debug("{}: no actor {} for a {}", cfg_.address, env.target,
@@ -435,20 +440,24 @@ void connection_broker::on_envelope(std::string_view body) {
   target->enqueue(std::move(element), context());
 }
 
-caf::strong_actor_ptr connection_broker::find_target(caf::actor_id id) {
+caf::actor_control_block* connection_broker::find_target(caf::actor_id id) {
   // Traffic tends to go to one actor at a time: remember the last one (weakly, so as not to
-  // keep it alive), instead of asking the registry for every message.
-  if (id == last_target_id_)
-    if (auto target = last_target_.lock())
-      return target;
+  // keep it alive), instead of asking the registry for every message; and hold it for the rest
+  // of this read (batch_target_), instead of upgrading the weak reference for every message.
+  if (id == last_target_id_) {
+    if (!batch_target_)
+      batch_target_ = last_target_.lock();
+    if (batch_target_)
+      return batch_target_.get();
+  }
   // Only an actor the peer was told of over this link: an id learned elsewhere, or guessed,
   // reaches nothing.
   if (!link_->exported(id))
     return nullptr;
-  auto target = system().registry().get(id);
+  batch_target_ = system().registry().get(id);
   last_target_id_ = id;
-  last_target_ = caf::actor_cast<caf::weak_actor_ptr>(target);
-  return target;
+  last_target_ = caf::actor_cast<caf::weak_actor_ptr>(batch_target_);
+  return batch_target_.get();
 }
 
 void connection_broker::on_actor_down(std::string_view body) {
@@ -462,6 +471,10 @@ void connection_broker::on_actor_down(std::string_view body) {
     return;
   auto proxy = std::move(i->second);
   proxies_.erase(i);
+  if (last_proxy_id_ == down.actor()) {
+    last_proxy_id_ = 0;
+    last_proxy_.reset();
+  }
   static_cast<caf::actor_proxy*>(proxy->get())->kill_proxy(context(), from_wire(down.reason()));
 }
 
@@ -521,6 +534,8 @@ void connection_broker::release(const caf::error& reason) {
   for (auto& kv : proxies_)
     static_cast<caf::actor_proxy*>(kv.second->get())->kill_proxy(context(), reason);
   proxies_.clear();
+  last_proxy_id_ = 0;
+  last_proxy_.reset();
   for (auto& kv : pending_spawns_)
     kv.second.deliver(reason);
   pending_spawns_.clear();

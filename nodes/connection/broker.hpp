@@ -26,6 +26,7 @@
 #include "troupe/nodes/wire/frame.hpp"
 #include "troupe/nodes/wire/handshake.hpp"
 #include "troupe/nodes/wire/heartbeat_clock.hpp"
+#include "troupe/nodes/wire/read_size.hpp"
 #include "troupe/nodes/wire/tls.hpp"
 
 namespace troupe::detail {
@@ -62,7 +63,8 @@ private:
   void reject(const wire::envelope_view& env, std::optional<pending_request>& answered, errc code,
               const std::string& detail);
   void respond_error(const wire::envelope_view& env, const caf::error& err);
-  caf::strong_actor_ptr find_target(caf::actor_id id);
+  // Null if the peer may not address `id` or it is gone; else valid until the read ends.
+  caf::actor_control_block* find_target(caf::actor_id id);
   void spawn_remote(const std::string& type, const caf::message& args, caf::response_promise rp);
 
   // -- lifecycle --
@@ -89,6 +91,7 @@ private:
   int fd_ = -1;                             // the socket, if known (for direct writes)
   std::shared_ptr<link_state> link_;
   wire::frame_decoder decoder_;
+  wire::read_size read_size_;
   size_t partial_held_ = 0;  // this link's share of the node's partial-frame budget
   std::optional<clock::time_point> partial_since_;  // when the unfinished frame began
   std::unique_ptr<wire::handshake> handshake_;
@@ -101,6 +104,9 @@ private:
   std::optional<wire::beat_schedule<clock>> beats_;  // from the handshake on
   caf::actor_id last_target_id_ = 0;
   caf::weak_actor_ptr last_target_;
+  caf::strong_actor_ptr batch_target_;  // last_target_, held while one read is delivered
+  caf::actor_id last_proxy_id_ = 0;
+  caf::strong_actor_ptr last_proxy_;  // proxies_[last_proxy_id_]
   wire::inbound_types in_types_;
   std::unordered_map<caf::actor_id, caf::strong_actor_ptr> proxies_;
   std::unordered_map<uint64_t, caf::response_promise> pending_spawns_;

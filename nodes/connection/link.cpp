@@ -44,7 +44,11 @@ send_status link_state::send(const wire::envelope_header& proto_header,
     if (counters_)
       observe::link_counters::add(counters_->frames_out, 1);
     if (sender) {
-      first_from_sender = exported_.insert(sender->id()).second;
+      // A stream comes from one sender: skip the set for the one that sent last.
+      if (sender->id() != last_sender_) {
+        first_from_sender = exported_.insert(sender->id()).second;
+        last_sender_ = sender->id();
+      }
       // Findable before the message can leave: an answer may come back at once.
       if (first_from_sender)
         sys_.registry().put(sender->id(), sender);
@@ -185,24 +189,39 @@ void link_state::actor_down(caf::actor_id id, const caf::error& reason) {
   std::lock_guard<std::mutex> guard{mtx_};
   exported_.erase(id);
   spawned_.erase(id);
+  if (last_sender_ == id)
+    last_sender_ = 0;
 }
 
 caf::actor link_state::push_locked() {
-  auto now = std::chrono::steady_clock::now();
-  if (socket_idle_ && now - last_direct_write_ >= direct_write_gap) {
-    last_direct_write_ = now;
-    auto n = ::send(direct_fd_, outbox_.data(), outbox_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (counters_ && n > 0)
-      observe::link_counters::add(counters_->bytes_out, static_cast<uint64_t>(n));
-    if (n == static_cast<ssize_t>(outbox_.size())) {
-      outbox_.clear();
-      return nullptr;
-    }
-    if (n > 0)
-      outbox_.erase(outbox_.begin(), outbox_.begin() + n);
-    socket_idle_ = false;  // the rest, and what follows, goes through the broker
-  }
+  // The clock only while the socket is idle: under load (the broker writing) it is never, and
+  // reading it costs about as much as encoding a small frame here.
+  if (socket_idle_ && try_direct_write_locked())
+    return nullptr;
   return wake_locked();
+}
+
+bool link_state::try_direct_write_locked() {
+  auto now = std::chrono::steady_clock::now();
+  bool answering = arrived_.exchange(false, std::memory_order_relaxed);
+  if (now - last_direct_write_ < direct_write_gap && !answering) {
+    // Traffic is not light: this frame and the ones after it go to the broker, and no sender
+    // reads the clock again until the broker's writes are done (written).
+    socket_idle_ = false;
+    return false;
+  }
+  last_direct_write_ = now;
+  auto n = ::send(direct_fd_, outbox_.data(), outbox_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (counters_ && n > 0)
+    observe::link_counters::add(counters_->bytes_out, static_cast<uint64_t>(n));
+  if (n == static_cast<ssize_t>(outbox_.size())) {
+    outbox_.clear();
+    return true;
+  }
+  if (n > 0)
+    outbox_.erase(outbox_.begin(), outbox_.begin() + n);
+  socket_idle_ = false;  // the rest, and what follows, goes through the broker
+  return false;
 }
 
 caf::actor link_state::wake_locked() {
@@ -248,13 +267,18 @@ send_status link_state::encode(wire::envelope_header h, const caf::type_erased_t
 link_state::outgoing_type* link_state::out_type(const std::type_info* type) {
   if (!type)
     return nullptr;
+  // A stream sends one type: skip the table for the type sent last (its entries never move).
+  if (type == last_out_type_.first)
+    return last_out_type_.second;
   auto i = out_types_.find(type);
-  if (i != out_types_.end())
-    return &i->second;
-  const auto* codec = message_registry::instance().find(std::type_index{*type});
-  if (!codec)
-    return nullptr;
-  return &out_types_.emplace(type, outgoing_type{codec, next_type_id_++, false}).first->second;
+  if (i == out_types_.end()) {
+    const auto* codec = message_registry::instance().find(std::type_index{*type});
+    if (!codec)
+      return nullptr;
+    i = out_types_.emplace(type, outgoing_type{codec, next_type_id_++, false}).first;
+  }
+  last_out_type_ = {type, &i->second};
+  return &i->second;
 }
 
 send_status link_state::append_checked(const wire::envelope_header& h,

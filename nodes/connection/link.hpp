@@ -22,11 +22,13 @@
 // The direct-write path: on a plain link, while CAF holds no unwritten bytes for the socket
 // (handed_ == written_, outbox empty), a sender writes its frame to the socket itself, on its own
 // thread, under the lock, so no write can overtake another. Under load the broker's batches win
-// (one write for many frames): a sender writes itself at most once per direct_write_gap; else
-// its frame waits in the outbox and the broker is woken (flush_atom) unless a wake-up is pending
-// already, so a burst of messages leaves in one write.
+// (one write for many frames): a sender writes itself at most once per direct_write_gap, or once
+// more after each read of the peer's bytes (an answer to what arrived, as in a round trip faster
+// than the gap); else its frame waits in the outbox and the broker is woken (flush_atom) unless a
+// wake-up is pending already, so a burst of messages leaves in one write.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -36,6 +38,7 @@
 #include <typeinfo>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -132,6 +135,11 @@ public:
   /// can be reused for another socket.
   void enable_direct_writes(int fd);
 
+  /// The broker read bytes from the peer (any thread may call it; it takes no lock).
+  void bytes_arrived() {
+    arrived_.store(true, std::memory_order_relaxed);
+  }
+
   /// The broker gave CAF bytes for the socket other than the outbox (handshake, Goodbye).
   void handed(size_t n);
 
@@ -175,6 +183,9 @@ private:
   // After appending to the outbox: write it at once if the socket is idle and traffic light,
   // else hand it to the broker (returns the broker to wake, if it needs waking).
   caf::actor push_locked();
+  // Writes the outbox to the socket unless a sender did so within direct_write_gap and nothing
+  // arrived since; true if all of it left.
+  bool try_direct_write_locked();
   caf::actor wake_locked();
 
   send_status encode(wire::envelope_header h, const caf::type_erased_tuple& content,
@@ -193,6 +204,7 @@ private:
   uint64_t handed_ = 0;   // bytes given to CAF for the socket
   uint64_t written_ = 0;  // bytes CAF reported written
   static constexpr auto direct_write_gap = std::chrono::microseconds{20};
+  std::atomic<bool> arrived_{false};  // bytes_arrived since the last direct write
   std::vector<char> outbox_;
   bool wakeup_pending_ = false;
   bool closed_ = false;
@@ -200,9 +212,11 @@ private:
   // Keyed by the type_info's address: no hashing of type names per message. Should a type have
   // two type_info objects, it merely gets two numbers.
   std::unordered_map<const std::type_info*, outgoing_type> out_types_;
+  std::pair<const std::type_info*, outgoing_type*> last_out_type_{nullptr, nullptr};
   uint32_t next_type_id_ = 1;
   std::unordered_map<request_key, pending_request, request_key_hash> pending_;
   std::unordered_set<caf::actor_id> exported_;
+  caf::actor_id last_sender_ = 0;                                   // in exported_ (0: none)
   std::unordered_map<caf::actor_id, caf::weak_actor_ptr> spawned_;  // for the peer, alive
   std::shared_ptr<observe::link_counters> counters_;                // null unless a dashboard runs
 };
