@@ -371,11 +371,25 @@ private:
   template <class R, class Encode>
   std::vector<detail::chunk> submit_many(const std::string& task, size_t n, size_t chunksize,
                                          const task_options& call, Encode encode) {
-    // Each chunk is submitted as soon as it is encoded: workers start on the first while the
-    // rest are encoded.
-    return detail::make_chunks<R>(task, n, chunksize == 0 ? auto_chunksize(n) : chunksize,
-                                  call.timeout.value_or(std::chrono::milliseconds{-1}), encode,
-                                  [this](const detail::chunk& c) { submit({c.job}); });
+    // Chunks go to the dispatcher as soon as max_chunk_bytes of them are encoded: workers
+    // start on the first while the rest are encoded, and small chunks still arrive together,
+    // so that the dispatcher spreads them over its workers at once.
+    std::vector<detail::job_ptr> pending;
+    size_t pending_bytes = 0;
+    auto chunks = detail::make_chunks<R>(task, n, chunksize == 0 ? auto_chunksize(n) : chunksize,
+                                         call.timeout.value_or(std::chrono::milliseconds{-1}),
+                                         encode, [&](const detail::chunk& c) {
+                                           pending.push_back(c.job);
+                                           pending_bytes += c.job->args.size();
+                                           if (pending_bytes >= detail::max_chunk_bytes) {
+                                             submit(std::move(pending));
+                                             pending.clear();
+                                             pending_bytes = 0;
+                                           }
+                                         });
+    if (!pending.empty())
+      submit(std::move(pending));
+    return chunks;
   }
 
   template <class F, class Inputs>
