@@ -1,5 +1,8 @@
 #include "troupe/messages/config.hpp"
 
+#include <algorithm>
+#include <thread>
+
 #include <caf/io/middleman.hpp>
 
 #include "troupe/messages/flow.pb.h"
@@ -23,8 +26,14 @@ config::config() {
   // not depend on it; only a message one actor sends another on the same thread waits, if that
   // thread stays busy, up to this long for a sleeping thread to steal it. Blocking work runs on
   // detached threads in troupe (thread_pool, the task runner), so scheduler threads are never
-  // busy for long.
-  set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::milliseconds{100}});
+  // busy for long. At 100 ms an idle head still spent ~0.6 of its ~1 ms/s on these wakes; at
+  // 1 s they are one wake per thread a second, with round trips unchanged (bench: round_trip,
+  // local_round_trip, apply_async_latency).
+  set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::seconds{1}});
+  // One scheduler thread per core, at least two: CAF's default of at least four only adds
+  // threads that wake on every relaxed sleep on a machine with fewer cores (and blocking work
+  // has threads of its own, see above). Worker processes take two (nodes/run.cpp).
+  set("scheduler.max-threads", std::max<size_t>(2, std::thread::hardware_concurrency()));
   add_error_category(error_category,
                      [](uint8_t code, caf::atom_value category, const caf::message& context) {
                        return describe(caf::error{code, category, context});

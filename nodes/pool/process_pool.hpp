@@ -73,6 +73,7 @@
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -370,14 +371,24 @@ private:
   template <class R, class Encode>
   std::vector<detail::chunk> submit_many(const std::string& task, size_t n, size_t chunksize,
                                          const task_options& call, Encode encode) {
-    auto chunks =
-        detail::make_chunks<R>(task, n, chunksize == 0 ? auto_chunksize(n) : chunksize,
-                               call.timeout.value_or(std::chrono::milliseconds{-1}), encode);
-    std::vector<detail::job_ptr> jobs;
-    jobs.reserve(chunks.size());
-    for (auto& c : chunks)
-      jobs.push_back(c.job);
-    submit(std::move(jobs));
+    // Chunks go to the dispatcher as soon as max_chunk_bytes of them are encoded: workers
+    // start on the first while the rest are encoded, and small chunks still arrive together,
+    // so that the dispatcher spreads them over its workers at once.
+    std::vector<detail::job_ptr> pending;
+    size_t pending_bytes = 0;
+    auto chunks = detail::make_chunks<R>(task, n, chunksize == 0 ? auto_chunksize(n) : chunksize,
+                                         call.timeout.value_or(std::chrono::milliseconds{-1}),
+                                         encode, [&](const detail::chunk& c) {
+                                           pending.push_back(c.job);
+                                           pending_bytes += c.job->args.size();
+                                           if (pending_bytes >= detail::max_chunk_bytes) {
+                                             submit(std::move(pending));
+                                             pending.clear();
+                                             pending_bytes = 0;
+                                           }
+                                         });
+    if (!pending.empty())
+      submit(std::move(pending));
     return chunks;
   }
 
@@ -401,18 +412,31 @@ private:
   }
 
   /// Waits for every chunk; the results in order, or task_error for the first failed item.
+  /// Each chunk is decoded as soon as it is in, while later ones still run; the first failure
+  /// in input order is thrown once every chunk is in.
   template <class R>
   static auto collect(const std::vector<detail::chunk>& chunks, size_t n) {
-    for (auto& c : chunks)
-      c.result.wait_for(detail::unbounded_wait);
+    std::exception_ptr failure;
+    auto each = [&](auto decode) {
+      for (auto& c : chunks) {
+        c.result.wait_for(detail::unbounded_wait);
+        if (failure)
+          continue;
+        try {
+          decode(c);
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      }
+      if (failure)
+        std::rethrow_exception(failure);
+    };
     if constexpr (std::is_void_v<R>) {
-      for (auto& c : chunks)
-        detail::check_chunk(c);
+      each([](const detail::chunk& c) { detail::check_chunk(c); });
     } else {
       std::vector<R> out;
       out.reserve(n);
-      for (auto& c : chunks)
-        detail::decode_chunk<R>(c, out);
+      each([&out](const detail::chunk& c) { detail::decode_chunk<R>(c, out); });
       return out;
     }
   }

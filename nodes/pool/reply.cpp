@@ -1,54 +1,63 @@
 #include "troupe/nodes/pool/reply.hpp"
 
+#include <algorithm>
 #include <string_view>
 
 #include "troupe/messages/items.hpp"
 
 namespace troupe::detail {
 
-std::optional<std::vector<job_result>> split_reply(const pool::ResultBatch& reply,
+std::optional<std::vector<job_result>> split_reply(pool::ResultBatch& reply,
                                                    const std::vector<job_ptr>& jobs,
                                                    uint32_t total) {
-  std::vector<std::string_view> records;  // whole records, to pass on
-  std::vector<std::string_view> values;   // their contents, to check
-  records.reserve(total);
-  values.reserve(total);
-  bool ok =
-      items::read_records(reply.results(), [&](std::string_view value, std::string_view record) {
-        records.push_back(record);
-        values.push_back(value);
-        return records.size() <= total;
-      });
-  if (!ok || records.size() != total)
-    return std::nullopt;
   std::vector<bool> failed(total, false);
   for (auto& f : reply.failures()) {
     if (f.index() >= total)
       return std::nullopt;
     failed[f.index()] = true;
   }
-  // Each record must parse as its task's result (a failed item's record is empty).
-  size_t at = 0;
-  for (auto& j : jobs)
-    for (uint32_t k = 0; k < j->count; ++k, ++at)
-      if (!failed[at] && j->check && !j->check(values[at]))
-        return std::nullopt;
-  // Each submission's records are a contiguous run of the reply.
-  std::vector<job_result> out;
-  out.reserve(jobs.size());
-  size_t offset = 0;
-  for (auto& j : jobs) {
-    job_result r;
-    if (j->count > 0) {
-      const auto& last = records[offset + j->count - 1];
-      r.results.assign(records[offset].data(), last.data() + last.size());
+  // One pass over the records, holding nothing per record (a map's batch holds hundreds of
+  // thousands): each must parse as its job's result (a failed item's record is empty), and
+  // each job's records are a contiguous run of the reply, which ends[k] marks.
+  const std::string& all = reply.results();
+  std::vector<size_t> ends(jobs.size(), 0);
+  uint32_t at = 0;
+  size_t k = 0;
+  uint32_t first_of_job = 0;  // the index in the batch of job k's first record
+  bool ok = items::read_records(all, [&](std::string_view value, std::string_view record) {
+    if (at >= total)
+      return false;
+    while (k < jobs.size() && at >= first_of_job + jobs[k]->count) {
+      first_of_job += jobs[k]->count;
+      if (++k < jobs.size())
+        ends[k] = ends[k - 1];
     }
+    if (k == jobs.size() || (!failed[at] && jobs[k]->check && !jobs[k]->check(value)))
+      return false;
+    ends[k] = static_cast<size_t>(record.data() + record.size() - all.data());
+    ++at;
+    return true;
+  });
+  if (!ok || at != total)
+    return std::nullopt;
+  std::vector<job_result> out(jobs.size());
+  if (jobs.size() == 1) {
+    out[0].results = std::move(*reply.mutable_results());  // a map's chunk: no copy
+  } else {
+    size_t begin = 0;
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      auto end = std::max(ends[j], begin);  // a job of no items ends where it began
+      out[j].results.assign(all, begin, end - begin);
+      begin = end;
+    }
+  }
+  uint32_t offset = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
     for (auto& f : reply.failures())
-      if (f.index() >= offset && f.index() < offset + j->count)
-        r.failures.push_back(
+      if (f.index() >= offset && f.index() < offset + jobs[j]->count)
+        out[j].failures.push_back(
             {static_cast<uint32_t>(f.index() - offset), f.message(), f.type(), f.too_large()});
-    offset += j->count;
-    out.push_back(std::move(r));
+    offset += jobs[j]->count;
   }
   return out;
 }

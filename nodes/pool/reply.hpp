@@ -13,8 +13,9 @@
 namespace troupe::detail {
 
 /// One job_result per job, in order, if the reply holds exactly `total` well-formed records
-/// (the jobs' counts summed); nothing if it is malformed.
-std::optional<std::vector<job_result>> split_reply(const pool::ResultBatch& reply,
+/// (the jobs' counts summed); nothing if it is malformed. The results of a one-job reply are
+/// moved out of it.
+std::optional<std::vector<job_result>> split_reply(pool::ResultBatch& reply,
                                                    const std::vector<job_ptr>& jobs,
                                                    uint32_t total);
 

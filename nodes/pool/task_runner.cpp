@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <optional>
 
 #include <caf/event_based_actor.hpp>
@@ -34,6 +35,14 @@ int64_t now_ns() {
       .count();
 }
 
+// The batch's per-item timeout; 0 for none (also for values too large to mean anything).
+std::chrono::milliseconds item_timeout(const pool::TaskBatch& batch) {
+  constexpr uint64_t unbounded_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(detail::unbounded_wait).count();
+  auto ms = batch.item_timeout_ms();
+  return std::chrono::milliseconds{ms < unbounded_ms ? static_cast<int64_t>(ms) : 0};
+}
+
 // Runs one batch at a time on a thread of its own (spawned detached): a task may compute for
 // minutes or never return, and must hold up neither the scheduler nor the runner's mailbox.
 caf::behavior executor(caf::event_based_actor* self, std::shared_ptr<progress_cell> progress) {
@@ -47,11 +56,16 @@ caf::behavior executor(caf::event_based_actor* self, std::shared_ptr<progress_ce
         pool::ResultBatch result;
         result.set_batch_id(batch.batch_id());
         std::vector<task_failure> failures;
+        // Only a batch with a timeout has a watchdog to read the progress: without one, no
+        // clock is read per item (for tiny tasks the clock cost more than the task itself).
+        std::function<void(uint32_t)> report;
+        if (item_timeout(batch).count() > 0)
+          report = [&progress](uint32_t item) {
+            progress->started_ns.store(now_ns(), std::memory_order_relaxed);
+            progress->item.store(item, std::memory_order_release);
+          };
         auto start = clock::now();
-        task->run(batch.args(), *result.mutable_results(), failures, [&progress](uint32_t item) {
-          progress->started_ns.store(now_ns(), std::memory_order_relaxed);
-          progress->item.store(item, std::memory_order_release);
-        });
+        task->run(batch.args(), *result.mutable_results(), failures, report);
         result.set_elapsed_ns(static_cast<uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count()));
         for (auto& failure : failures) {
@@ -85,14 +99,6 @@ struct runner_state {
 using runner_actor = caf::stateful_actor<runner_state>;
 
 void start_next(runner_actor* self);
-
-// The batch's per-item timeout; 0 for none (also for values too large to mean anything).
-std::chrono::milliseconds item_timeout(const pool::TaskBatch& batch) {
-  constexpr uint64_t unbounded_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(detail::unbounded_wait).count();
-  auto ms = batch.item_timeout_ms();
-  return std::chrono::milliseconds{ms < unbounded_ms ? static_cast<int64_t>(ms) : 0};
-}
 
 void schedule_check(runner_actor* self, uint64_t batch_id, std::chrono::nanoseconds after) {
   self->delayed_send(self, std::max(after, std::chrono::nanoseconds{std::chrono::milliseconds{1}}),

@@ -5,6 +5,7 @@
 // was on the worker.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -81,14 +82,22 @@ inline const job_result& chunk_result(const chunk& c) {
   return future_access::state(c.result)->value();
 }
 
-/// Cuts n calls into jobs of at most `chunksize` items (and of a size far below the frame
-/// limit); encode(args, i) appends call i's record.
-template <class R, class Encode>
+/// A chunk's arguments stop at about this many bytes, whatever its item count: far below the
+/// frame limit, and small enough that a map of tiny tasks keeps several batches in flight per
+/// worker (the head encodes the next while workers run the last) and that its buffers come
+/// from malloc's free lists instead of fresh pages each time.
+inline constexpr size_t max_chunk_bytes = 256 * 1024;
+
+/// Cuts n calls into jobs of at most `chunksize` items (and about max_chunk_bytes);
+/// encode(args, i) appends call i's record; cut(chunk) is called with each chunk as soon as it
+/// is complete (so that it can run while the next is encoded).
+template <class R, class Encode, class Cut>
 std::vector<chunk> make_chunks(const std::string& task, size_t n, size_t chunksize,
-                               std::chrono::milliseconds timeout, Encode encode) {
-  constexpr size_t max_chunk_bytes = 4 * 1024 * 1024;
+                               std::chrono::milliseconds timeout, Encode encode, Cut cut) {
   std::vector<chunk> chunks;
   size_t i = 0;
+  size_t encoded_bytes = 0;  // over the chunks cut so far: the estimate of the next one's size
+  size_t encoded_items = 0;
   std::string carried;  // a record too large to share a chunk: it makes the next one, alone
   while (i < n || !carried.empty()) {
     auto j = std::make_shared<job>();
@@ -101,22 +110,33 @@ std::vector<chunk> make_chunks(const std::string& task, size_t n, size_t chunksi
       carried.clear();
       j->count = 1;
     }
+    const size_t planned = std::min(chunksize, n - i);
     while (i < n && j->count < chunksize && j->args.size() < max_chunk_bytes) {
       auto before = j->args.size();
       encode(j->args, i++);
-      if (j->count > 0 && j->args.size() - before >= max_chunk_bytes) {
+      auto record = j->args.size() - before;
+      if (j->count > 0 && record >= max_chunk_bytes) {
         // Alone, a call whose arguments no frame can carry fails by itself, not its chunk.
         carried.assign(j->args, before);
         j->args.resize(before);
         break;
       }
-      ++j->count;
+      if (++j->count == 1 && planned > 1) {
+        // Reserved once from the known count, so that the chunk does not grow by doubling
+        // (each step copies it into fresh pages).
+        auto per_item =
+            encoded_items > 0 ? (encoded_bytes + encoded_items - 1) / encoded_items : record;
+        j->args.reserve(std::min(per_item * planned, max_chunk_bytes) + 2 * per_item + 64);
+      }
     }
+    encoded_bytes += j->args.size();
+    encoded_items += j->count;
     auto fut = future_access::make_pending<job_result>();
     j->done = [state = future_access::state(fut)](job_result&& r) {
       state->set_value(std::move(r));
     };
     chunks.push_back(chunk{j->first_index, j->count, std::move(fut), j});
+    cut(chunks.back());
   }
   return chunks;
 }

@@ -130,6 +130,29 @@ TEST_F(PoolVerbs, MapOfOneOrSeveralInputsAndMapAsyncKeepInputOrder) {
   EXPECT_NE(troupe::describe(failing.error()).find("item 13"), std::string::npos);
 }
 
+TEST_F(PoolVerbs, AMapCutIntoChunksByTheirBytesKeepsInputOrderAndItsLastFailure) {
+  troupe::process_pool pool{head, {.workers = 2}};
+  // One chunk by its item count, several by their bytes (detail::max_chunk_bytes).
+  auto xs = iota(300'000);
+  xs.erase(xs.begin() + 13);
+  std::vector<int64_t> cubes;
+  for (auto x : xs)
+    cubes.push_back(x * x * x);
+  EXPECT_EQ(pool.map(cube, xs, xs.size()), cubes);
+  xs.back() = 13;  // a failure in the last chunk, thrown once every chunk is in
+  EXPECT_THROW(pool.map(cube, xs, xs.size()), std::invalid_argument);
+  auto outcomes = pool.map_outcomes(cube, xs, xs.size());
+  ASSERT_EQ(outcomes.size(), xs.size());
+  EXPECT_NE(troupe::describe(outcomes.back().error()).find("item " + std::to_string(xs.size() - 1)),
+            std::string::npos);
+  outcomes.pop_back();
+  cubes.pop_back();
+  std::vector<int64_t> values;
+  for (auto& o : outcomes)
+    values.push_back(o ? *o : -1);
+  EXPECT_EQ(values, cubes);
+}
+
 TEST_F(PoolVerbs, StarmapUnpacksEachTuple) {
   troupe::process_pool pool{head, {.workers = 2}};
   std::vector<std::tuple<int64_t>> args{{1}, {2}, {3}};
