@@ -15,7 +15,10 @@ head, ranks 1-3 worker nodes joining it over TCP (deploy/slurm/troupe-srun-launc
            every task of a step): a clear error instead of an image (the step CANCELLED, the
            job fails saying no image was written) and nothing of the step is left running
 
-  slurm_test.py [all|render|kill|scancel] MANDELBROT
+  refuse   the launcher outside Slurm, under `srun -n 1`, and with a secret others can read
+           (0644): one line on stderr from each task and exit status 2, at once
+
+  slurm_test.py [all|render|kill|scancel|refuse] MANDELBROT
 
 Every wait is bounded, the whole run too (it ends itself before CTest would kill it). On every
 exit path (SIGTERM included) it cancels its jobs, stops its daemons by the pids in their pid
@@ -469,6 +472,47 @@ def scenario_scancel(cluster, binary):
     note(f"job {job.id}: {state}, exit status {status}, every task ended, no image: {error}")
 
 
+def launcher_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("troupe-srun-launch:")]
+
+
+def scenario_refuse(cluster, binary):
+    """The launcher in the wrong environment: one line per task, exit status 2, within
+    seconds (no task waits out the join timeout)."""
+    outside = {n: v for n, v in cluster.env.items() if not n.startswith("SLURM_")}
+    res = subprocess.run([LAUNCHER, binary], capture_output=True, text=True, timeout=30,
+                         env=outside, stdin=subprocess.DEVNULL)
+    if res.returncode != 2 or len(res.stderr.splitlines()) != 1 \
+            or "not running under Slurm" not in res.stderr:
+        fail(f"outside Slurm: status {res.returncode}, stderr {res.stderr!r}")
+    note(f"outside Slurm: status 2, {res.stderr.strip()}")
+
+    res = cluster.run("srun", "-n", "1", LAUNCHER, binary, check=False)
+    lines = launcher_lines(res.stderr)
+    if res.returncode != 2 or len(lines) != 1 or "at least 2" not in lines[0]:
+        fail(f"srun -n 1: status {res.returncode}, stderr {res.stderr!r}")
+    note(f"srun -n 1: status 2, {lines[0]}")
+
+    shared = cluster.path("readable-secret")
+    os.mkdir(shared, 0o700)
+    with open(os.path.join(shared, "secret"), "w") as f:
+        f.write(os.urandom(32).hex())
+    os.chmod(os.path.join(shared, "secret"), 0o644)
+    env = dict(cluster.env, TROUPE_SLURM_DIR=shared)
+    start = time.monotonic()
+    res = subprocess.run(["srun", "-n", str(TASKS), "--overcommit", LAUNCHER, binary],
+                         capture_output=True, text=True, timeout=60, env=env, cwd=cluster.dir,
+                         stdin=subprocess.DEVNULL)
+    took = time.monotonic() - start
+    lines = launcher_lines(res.stderr)
+    if res.returncode != 2 or len(lines) != TASKS or not all("mode 0644" in l for l in lines):
+        fail(f"a secret others can read: status {res.returncode}, stderr {res.stderr!r}")
+    if took > 20:
+        fail(f"a secret others can read: the step took {took:.1f} s to fail")
+    note(f"srun -n {TASKS} with a 0644 secret: status 2 in {took:.1f} s, every task said: "
+         f"{lines[-1]}")
+
+
 def run(scenario, binary, workdir):
     if os.geteuid() != 0:
         skip("the test runs its own slurmctld, slurmd and munged, which need root")
@@ -482,10 +526,12 @@ def run(scenario, binary, workdir):
     cluster.start()
     note(f"munged, slurmctld, slurmd up, node {cluster.node} idle in "
          f"{time.monotonic() - start:.1f} s")
-    reference = reference_render(binary, workdir) if scenario != "scancel" else None
+    reference = reference_render(binary, workdir) if scenario in ("all", "render", "kill") \
+        else None
     for name, body in (("render", lambda: scenario_render(cluster, binary, reference)),
                        ("kill", lambda: scenario_kill(cluster, binary, reference)),
-                       ("scancel", lambda: scenario_scancel(cluster, binary))):
+                       ("scancel", lambda: scenario_scancel(cluster, binary)),
+                       ("refuse", lambda: scenario_refuse(cluster, binary))):
         if scenario in ("all", name):
             t = time.monotonic()
             print(f"=== {name}", flush=True)
@@ -503,7 +549,7 @@ def on_signal(signum, _frame):
 
 def main():
     args = sys.argv[1:]
-    if len(args) != 2 or args[0] not in ("all", "render", "kill", "scancel"):
+    if len(args) != 2 or args[0] not in ("all", "render", "kill", "scancel", "refuse"):
         print(__doc__)
         sys.exit(2)
     scenario, binary = args[0], os.path.abspath(args[1])
