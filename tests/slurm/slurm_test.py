@@ -14,7 +14,6 @@ head, ranks 1-3 worker nodes joining it over TCP (deploy/slurm/troupe-srun-launc
   scancel  `scancel JOB.0` mid-render cancels the whole step, the head with it (Slurm kills
            every task of a step): a clear error instead of an image (the step CANCELLED, the
            job fails saying no image was written) and nothing of the step is left running
-
   refuse   the launcher outside Slurm, under `srun -n 1`, and with a secret others can read
            (0644): one line on stderr from each task and exit status 2, at once
 
@@ -36,8 +35,9 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+from harness import Failure, fail, note, reference_render, run_bounded, skip, wait_for  # noqa: E402
 SLURM_DIR = os.path.join(HERE, "..", "..", "deploy", "slurm")
 SBATCH_SCRIPT = os.path.abspath(os.path.join(SLURM_DIR, "render.sbatch"))
 LAUNCHER = os.path.abspath(os.path.join(SLURM_DIR, "troupe-srun-launch"))
@@ -48,6 +48,12 @@ TASKS = 4
 IMAGE = ["--width", "480", "--height", "300", "--iterations", "20000"]
 TOOLS = ("munged", "slurmctld", "slurmd", "sbatch", "srun", "scancel", "scontrol", "sinfo",
          "squeue")
+# The daemons live in /usr/sbin, which a non-login root shell's PATH may lack.
+TOOL_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+
+
+def tool(name):
+    return shutil.which(name, path=TOOL_PATH)
 # The whole run, kept below CTest's TIMEOUT (tests/slurm/CMakeLists.txt) so that the cleanup
 # runs instead of being SIGKILLed with the test.
 RUN_BOUND_S = 200
@@ -55,35 +61,6 @@ JOB_BOUND_S = 60
 # What the test's processes carry in their environment (the daemons, the jobs' tasks and every
 # child): the cleanup ends what carries it and nothing else.
 MARKER = "TROUPE_SLURM_TEST_RUN"
-
-
-class Failure(Exception):
-    pass
-
-
-def fail(message):
-    raise Failure(message)
-
-
-def skip(message):
-    print("SKIP: " + message, flush=True)
-    sys.exit(SKIP)
-
-
-def note(message):
-    print("    " + message, flush=True)
-
-
-def wait_for(what, check, timeout, interval=0.05):
-    """Polls check() until it returns something true; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            fail(f"{what}: not within {timeout} s")
-        time.sleep(interval)
 
 
 def read(path):
@@ -177,7 +154,7 @@ class Cluster:
         # --force: munged refuses a socket in a directory others cannot enter (this 0700 one)
         # without it; only root's daemons use the socket here.
         self.start_daemon("munged", self.path("munged.pid"), self.path("munged.log"), [
-            "munged", "--force", f"--socket={socket_path}", f"--key-file={key}",
+            tool("munged"), "--force", f"--socket={socket_path}", f"--key-file={key}",
             f"--pid-file={self.path('munged.pid')}", f"--log-file={self.path('munged.log')}",
             f"--seed-file={self.path('munged.seed')}"])
         for d in ("state", "spool"):
@@ -218,9 +195,9 @@ class Cluster:
                 f"OverSubscribe=FORCE:{TASKS}",
                 ""]))
         self.start_daemon("slurmctld", self.path("slurmctld.pid"), self.path("slurmctld.log"),
-                          ["slurmctld", "-f", self.conf])
+                          [tool("slurmctld"), "-f", self.conf])
         self.start_daemon("slurmd", self.path("slurmd.pid"), self.path("slurmd.log"),
-                          ["slurmd", "-f", self.conf])
+                          [tool("slurmd"), "-f", self.conf])
 
         def node_idle():
             res = self.run("sinfo", "-h", "-N", "-o", "%T", check=False)
@@ -353,17 +330,6 @@ class Job:
         with open(self.png, "rb") as a, open(reference, "rb") as b:
             if a.read() != b.read():
                 fail(f"{self.png} differs from the in-process render {reference}")
-
-
-def reference_render(binary, workdir):
-    out = os.path.join(workdir, "in-process.png")
-    start = time.monotonic()
-    res = subprocess.run([binary, "--workers", "0", "--out", out, *IMAGE], capture_output=True,
-                         text=True, timeout=120, cwd=workdir)
-    if res.returncode != 0:
-        fail(f"in-process render: status {res.returncode}: {res.stdout}{res.stderr}")
-    note(f"in-process render: {time.monotonic() - start:.1f} s")
-    return out
 
 
 def check_secret_private(job):
@@ -516,7 +482,7 @@ def scenario_refuse(cluster, binary):
 def run(scenario, binary, workdir):
     if os.geteuid() != 0:
         skip("the test runs its own slurmctld, slurmd and munged, which need root")
-    missing = [t for t in TOOLS if shutil.which(t) is None]
+    missing = [t for t in TOOLS if tool(t) is None]
     if missing:
         skip(f"{', '.join(missing)} not installed (Debian packages slurm-wlm and munge; "
              "deploy/dev.sh deps installs them)")
@@ -526,8 +492,10 @@ def run(scenario, binary, workdir):
     cluster.start()
     note(f"munged, slurmctld, slurmd up, node {cluster.node} idle in "
          f"{time.monotonic() - start:.1f} s")
-    reference = reference_render(binary, workdir) if scenario in ("all", "render", "kill") \
-        else None
+    reference = None
+    if scenario in ("all", "render", "kill"):
+        reference = reference_render(binary, os.path.join(workdir, "in-process.png"), IMAGE,
+                                     workdir)
     for name, body in (("render", lambda: scenario_render(cluster, binary, reference)),
                        ("kill", lambda: scenario_kill(cluster, binary, reference)),
                        ("scancel", lambda: scenario_scancel(cluster, binary)),
@@ -542,38 +510,23 @@ def run(scenario, binary, workdir):
 cluster = None
 
 
-def on_signal(signum, _frame):
-    raise Failure(f"{signal.Signals(signum).name} (the run took longer than {RUN_BOUND_S} s, "
-                  "or it was stopped)")
-
-
 def main():
     args = sys.argv[1:]
     if len(args) != 2 or args[0] not in ("all", "render", "kill", "scancel", "refuse"):
         print(__doc__)
         sys.exit(2)
     scenario, binary = args[0], os.path.abspath(args[1])
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGALRM, on_signal)
-    signal.alarm(RUN_BOUND_S)
     workdir = tempfile.mkdtemp(prefix="troupe-slurm.")
     start = time.monotonic()
-    ok = False
-    try:
-        run(scenario, binary, workdir)
-        ok = True
-    except Failure as e:
-        print("FAIL: " + str(e), flush=True)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def cleanup():
         problems = cluster.stop() if cluster else []
         for problem in problems:
             print("FAIL: " + problem, flush=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    if ok and not problems:
+        return not problems
+
+    if run_bounded(RUN_BOUND_S, lambda: run(scenario, binary, workdir), cleanup):
         print(f"PASS ({time.monotonic() - start:.1f} s)", flush=True)
         sys.exit(0)
     sys.exit(1)
