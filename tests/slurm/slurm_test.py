@@ -22,9 +22,11 @@ head, ranks 1-3 worker nodes joining it over TCP (deploy/slurm/troupe-srun-launc
 Every wait is bounded, the whole run too (it ends itself before CTest would kill it). On every
 exit path (SIGTERM included) it cancels its jobs, stops its daemons by the pids in their pid
 files, kills what is left of its processes (those whose environment carries this run's marker)
-and removes its directory. It never touches a Slurm or munge it did not start: one already
-running on the machine keeps its own key, socket and ports, and so does this test's. Exits 77
-(ctest SKIP_RETURN_CODE) with the reason when not root or slurm-wlm or munge is missing."""
+and removes its directory; what a SIGKILLed run left is stopped and removed by the next run.
+It never touches a Slurm or munge it did not start: one already running on the machine keeps
+its own key, socket and ports, and so does this test's. Exits 77 (ctest SKIP_RETURN_CODE) with
+the reason when not root or slurm-wlm or munge is missing."""
+import glob
 import os
 import re
 import shutil
@@ -50,10 +52,6 @@ TOOLS = ("munged", "slurmctld", "slurmd", "sbatch", "srun", "scancel", "scontrol
          "squeue")
 # The daemons live in /usr/sbin, which a non-login root shell's PATH may lack.
 TOOL_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
-
-
-def tool(name):
-    return shutil.which(name, path=TOOL_PATH)
 # The whole run, kept below CTest's TIMEOUT (tests/slurm/CMakeLists.txt) so that the cleanup
 # runs instead of being SIGKILLed with the test.
 RUN_BOUND_S = 200
@@ -61,6 +59,12 @@ JOB_BOUND_S = 60
 # What the test's processes carry in their environment (the daemons, the jobs' tasks and every
 # child): the cleanup ends what carries it and nothing else.
 MARKER = "TROUPE_SLURM_TEST_RUN"
+# The pid of the run that owns a directory, for the next run to tell a SIGKILLed one.
+OWNER = "owner.pid"
+
+
+def tool(name):
+    return shutil.which(name, path=TOOL_PATH)
 
 
 def read(path):
@@ -101,6 +105,21 @@ def marked_pids(marker_value):
     return found
 
 
+def naming(directory):
+    """The processes whose command line names DIRECTORY: this run's daemons (their key, socket
+    and slurm.conf are in it) and no one else's, as the directory is this run's own."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid() and pid_alive(int(entry)):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if directory.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
 def pid_alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -115,11 +134,10 @@ class Cluster:
     def __init__(self, workdir):
         self.dir = workdir
         self.conf = os.path.join(workdir, "slurm.conf")
-        self.env = dict(os.environ, SLURM_CONF=self.conf, **{MARKER: workdir})
-        # Slurm settings of the caller's shell would reach sbatch and srun.
-        for name in [n for n in self.env if n.startswith(("SLURM_", "SBATCH_", "SRUN_"))]:
-            if name != "SLURM_CONF":
-                del self.env[name]
+        # Slurm and launcher settings of the caller's shell would reach sbatch and srun.
+        self.env = {n: v for n, v in os.environ.items()
+                    if not n.startswith(("SLURM_", "SBATCH_", "SRUN_", "TROUPE_SLURM_"))}
+        self.env.update({"SLURM_CONF": self.conf, MARKER: workdir})
         self.daemons = []  # (name, pid file), in the order they were started
         self.node = socket.gethostname().split(".")[0]
 
@@ -209,12 +227,16 @@ class Cluster:
             fail(f"{e}\n{tail(self.path('slurmctld.log'))}\n{tail(self.path('slurmd.log'))}")
 
     def jobs(self):
-        res = self.run("squeue", "-h", "-o", "%i", check=False)
+        try:
+            res = self.run("squeue", "-h", "-o", "%i", check=False, timeout=15)
+        except subprocess.TimeoutExpired:  # no slurmctld answers (a stale run's may be gone)
+            return []
         return res.stdout.split() if res.returncode == 0 else []
 
     def stop(self):
         """Cancels the jobs, then stops the daemons (last started first) by their pid files; a
-        pid is signalled only if it is still that daemon, started by this run."""
+        pid is signalled only if it is still that daemon of this run (its command line names
+        this run's directory)."""
         problems = []
         if self.daemons and self.jobs():
             self.run("scancel", *self.jobs(), check=False)
@@ -228,7 +250,7 @@ class Cluster:
             if not text.isdigit():
                 continue
             pid = int(text)
-            if pid not in marked_pids(self.dir):
+            if pid not in naming(self.dir):
                 continue  # gone, or its pid now belongs to someone else
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 10
@@ -247,7 +269,28 @@ class Cluster:
                 pass
         if left:
             problems.append(f"processes left after the daemons stopped, killed: {left}")
+        unmarked = naming(self.dir)
+        for pid in unmarked:
+            os.kill(pid, signal.SIGKILL)
+        if unmarked:
+            problems.append(f"processes of this run without its marker, killed: {unmarked}")
         return problems
+
+
+def remove_stale_runs():
+    """A run that was SIGKILLed (CTest's timeout, kill -9) could not clean up: the next run stops
+    what it left (daemons, tasks: the processes carrying its directory as their marker) and
+    removes its directory. A run whose pid still lives is left alone."""
+    for workdir in glob.glob(os.path.join(tempfile.gettempdir(), "troupe-slurm.*")):
+        owner = read(os.path.join(workdir, OWNER)).strip()
+        if not owner.isdigit() or pid_alive(int(owner)):
+            continue
+        note(f"stopping what the run of pid {owner} (gone) left in {workdir}")
+        stale = Cluster(workdir)
+        stale.daemons = [(d, stale.path(d + ".pid")) for d in ("munged", "slurmctld", "slurmd")]
+        for problem in stale.stop():
+            note(problem)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 class Job:
@@ -486,6 +529,7 @@ def run(scenario, binary, workdir):
     if missing:
         skip(f"{', '.join(missing)} not installed (Debian packages slurm-wlm and munge; "
              "deploy/dev.sh deps installs them)")
+    remove_stale_runs()
     global cluster
     cluster = Cluster(workdir)
     start = time.monotonic()
@@ -517,6 +561,8 @@ def main():
         sys.exit(2)
     scenario, binary = args[0], os.path.abspath(args[1])
     workdir = tempfile.mkdtemp(prefix="troupe-slurm.")
+    with open(os.path.join(workdir, OWNER), "w") as f:
+        f.write(f"{os.getpid()}\n")
     start = time.monotonic()
 
     def cleanup():
