@@ -35,6 +35,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from harness import fail, note, reference_render, run_bounded, skip, wait_for  # noqa: E402
 CLUSTER = os.path.join(HERE, "..", "..", "deploy", "netns-cluster.sh")
 

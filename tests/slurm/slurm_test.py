@@ -39,6 +39,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from harness import Failure, fail, note, reference_render, run_bounded, skip, wait_for  # noqa: E402
 SLURM_DIR = os.path.join(HERE, "..", "..", "deploy", "slurm")
 SBATCH_SCRIPT = os.path.abspath(os.path.join(SLURM_DIR, "render.sbatch"))
