@@ -28,13 +28,15 @@ build_packages=(
 )
 # What the tests and benchmarks need besides (a build with them configured): GoogleTest, Google
 # Benchmark, Python (the output checks and the wire peer), the fuzzers (clang), CI's format
-# check, the containers, the dashboard's browser and Prometheus (promtool too).
+# check, the containers, the dashboard's browser and Prometheus (promtool too), the Slurm test's
+# scheduler and its authentication daemon.
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-protobuf
   clang libclang-rt-14-dev clang-format
   podman runc podman-compose netavark aardvark-dns iptables catatonit debootstrap iproute2 procps openssl
   chromium prometheus
+  slurm-wlm munge
 )
 # What the benchmarks need besides: the chart, and the peers ZeroMQ, MPI (with mpirun) and gRPC
 # (bench/peers/README.md).

@@ -28,14 +28,15 @@ start. Exits 77 (ctest SKIP_RETURN_CODE) with the reason when the machine cannot
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from harness import fail, note, reference_render, run_bounded, skip, wait_for  # noqa: E402
 CLUSTER = os.path.join(HERE, "..", "..", "deploy", "netns-cluster.sh")
 
 # 480x300 at 20000 iterations: a few seconds on 6 nodes here, long enough to cut a host while
@@ -56,35 +57,6 @@ RUN_BOUND_S = 200
 
 PREFIX = f"tt{os.getpid()}"
 STALE = re.compile(r"^tt(\d+)-sw$")
-
-
-class Failure(Exception):
-    pass
-
-
-def fail(message):
-    raise Failure(message)
-
-
-def skip(message):
-    print("SKIP: " + message, flush=True)
-    sys.exit(SKIP)
-
-
-def note(message):
-    print("    " + message, flush=True)
-
-
-def wait_for(what, check, timeout, interval=0.05):
-    """Polls check() until it returns something true; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            fail(f"{what}: not within {timeout} s")
-        time.sleep(interval)
 
 
 def cluster(*args, check=True, timeout=60):
@@ -229,17 +201,6 @@ class Render:
         return cut
 
 
-def reference_render(binary, workdir):
-    out = os.path.join(workdir, "in-process.png")
-    start = time.monotonic()
-    res = subprocess.run([binary, "--workers", "0", "--out", out, *IMAGE], capture_output=True,
-                         text=True, timeout=120, cwd=workdir)
-    if res.returncode != 0:
-        fail(f"in-process render: status {res.returncode}: {res.stdout}{res.stderr}")
-    note(f"in-process render: {time.monotonic() - start:.1f} s")
-    return out
-
-
 def scenario_render(binary, workdir, secret, head_address, reference):
     r = Render(binary, workdir, secret, head_address, 7001, "render")
     took = r.finish()
@@ -366,7 +327,10 @@ def run(scenario, binary, workdir):
     os.write(fd, os.urandom(32).hex().encode())
     os.close(fd)
 
-    reference = reference_render(binary, workdir) if scenario != "head-partition" else None
+    reference = None
+    if scenario != "head-partition":
+        reference = reference_render(binary, os.path.join(workdir, "in-process.png"), IMAGE,
+                                     workdir)
     for name, body in (("render", lambda: scenario_render(
                            binary, workdir, secret, head_address, reference)),
                        ("partition", lambda: scenario_partition(
@@ -397,35 +361,15 @@ def cleanup():
     return True
 
 
-def on_signal(signum, _frame):
-    raise Failure(f"{signal.Signals(signum).name} (the run took longer than {RUN_BOUND_S} s, "
-                  "or it was stopped)")
-
-
 def main():
     args = sys.argv[1:]
     if len(args) != 2 or args[0] not in ("all", "render", "partition", "head-partition"):
         print(__doc__)
         sys.exit(2)
     scenario, binary = args[0], os.path.abspath(args[1])
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGALRM, on_signal)
-    signal.alarm(RUN_BOUND_S)
     workdir = tempfile.mkdtemp(prefix="troupe-netns.")
     start = time.monotonic()
-    ok = False
-    try:
-        run(scenario, binary, workdir)
-        ok = True
-    except Failure as e:
-        print("FAIL: " + str(e), flush=True)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        removed = cleanup()
-    if ok and removed:
+    if run_bounded(RUN_BOUND_S, lambda: run(scenario, binary, workdir), cleanup):
         shutil.rmtree(workdir, ignore_errors=True)
         print(f"PASS ({time.monotonic() - start:.1f} s)", flush=True)
         sys.exit(0)
