@@ -31,7 +31,6 @@ that was SIGKILLed is removed at the start). The run bounds itself below run.py'
   hosts_scale.py [--quick] [--only METRIC] [--build-dir DIR]
 """
 import argparse
-import glob
 import json
 import os
 import re
@@ -46,6 +45,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "deploy"))
 from netns_cluster import ClusterError, NetnsCluster  # noqa: E402
+from procfs import ProcError, cpu_ns, field_kib  # noqa: E402 (bench/procfs.py)
 
 SKIP = 77
 
@@ -90,28 +90,6 @@ def note(message):
 def skip(message):
     note("SKIP: " + message)
     sys.exit(SKIP)
-
-
-# ---- /proc ------------------------------------------------------------------------------------
-
-def cpu_ns(pid):
-    """Nanoseconds on CPU of a process's live threads (the first field of each schedstat)."""
-    total = 0
-    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
-        try:
-            with open(path) as f:
-                total += int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass  # a thread that just ended
-    return total
-
-
-def proc_kib(pid, name, field):
-    with open(f"/proc/{pid}/{name}") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return float(line.split()[1])
-    raise Failure(f"no {field} in /proc/{pid}/{name}")
 
 
 def slope(points):
@@ -306,8 +284,8 @@ def phase_idle(run, emit):
             head.ask(f"wait {n} {JOIN_BOUND_S}", JOIN_BOUND_S + 10)
         time.sleep(run.settle_s)
         ms_per_s = idle_window(run, [pid])[0]
-        kib = proc_kib(pid, "smaps_rollup", "Pss")
-        anon = proc_kib(pid, "smaps_rollup", "Pss_Anon")
+        kib = field_kib(pid, "smaps_rollup", "Pss")
+        anon = field_kib(pid, "smaps_rollup", "Pss_Anon")
         cpu.append((n, ms_per_s))
         pss.append((n, anon))
         emit(f"hosts_idle_cpu_n{n}", ms_per_s, "ms/s")
@@ -320,8 +298,8 @@ def phase_idle(run, emit):
     note(f"idle: per node (slope) {slope(cpu):.4f} ms/s, {slope(pss):.1f} KiB")
     nodes = [p.pid for p in run.nodes]
     node_cpu = idle_window(run, nodes)
-    threads = [proc_kib(p, "status", "Threads") for p in nodes]
-    node_pss = [proc_kib(p, "smaps_rollup", "Pss") for p in nodes]
+    threads = [field_kib(p, "status", "Threads") for p in nodes]
+    node_pss = [field_kib(p, "smaps_rollup", "Pss") for p in nodes]
     emit("hosts_node_threads", median(threads), "threads")
     emit("hosts_node_pss", median(node_pss) / 1024, "MiB")
     emit("hosts_node_idle_cpu", median(node_cpu), "ms/s")
@@ -416,7 +394,7 @@ def main():
     try:
         measure(binary, workdir, args.quick, args.only, emit)
         ok = True
-    except Failure as e:
+    except (Failure, ProcError) as e:
         note("FAILED: " + str(e))
     finally:
         signal.alarm(0)

@@ -18,6 +18,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from procfs import cpu_ns, field_kib  # noqa: E402 (bench/procfs.py)
+
 PAD = b"x" * 8  # with the 8-byte sequence number: the same 16-byte payload as the C++ peers
 CHILD_IDLE_TIMEOUT_S = 60  # a child never outlives a stuck or dead parent by longer than this
 WAIT_TIMEOUT_S = 60        # longer than any measurement; reaching it means a hang
@@ -292,28 +295,6 @@ def cpu_ticks(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_ns(pid):
-    """Nanoseconds on CPU of a process's live threads (/proc/PID/task/*/schedstat), as
-    troupe_bench measures them: cpu_ticks's clock ticks (10 ms) are coarser than an idle pool's
-    use over a few seconds, so cpu_ticks is only the cross-check on stderr."""
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except FileNotFoundError:  # a thread that just ended
-            pass
-    return total
-
-
-def smaps_kib(pid, field):
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise Failure(f"no {field} in /proc/{pid}/smaps_rollup")
-
-
 def idle_pool(seconds):
     """A started, idle Pool(2): (head ms CPU per s, ms CPU per s per worker, worker Rss MiB,
     worker Pss MiB; both per worker) over `seconds` of doing nothing."""
@@ -322,12 +303,12 @@ def idle_pool(seconds):
         time.sleep(0.3)
         pids = [p.pid for p in pool._pool]  # the Pool has no public list of its processes
         everyone = [os.getpid(), *pids]  # the head first
-        ns_before = [run_ns(pid) for pid in everyone]
+        ns_before = [cpu_ns(pid) for pid in everyone]
         ticks_before = [cpu_ticks(pid) for pid in everyone]
         start = time.perf_counter()
         time.sleep(seconds)
         elapsed = time.perf_counter() - start
-        ms_per_s = [(run_ns(pid) - b) / 1e6 / elapsed for pid, b in zip(everyone, ns_before)]
+        ms_per_s = [(cpu_ns(pid) - b) / 1e6 / elapsed for pid, b in zip(everyone, ns_before)]
         by_stat = [(cpu_ticks(pid) - b) * 1000.0 / elapsed
                    for pid, b in zip(everyone, ticks_before)]
         print(f"python_peers: idle Pool(2) CPU over {elapsed:.1f} s (ms/s, head and workers): "
@@ -336,10 +317,10 @@ def idle_pool(seconds):
               file=sys.stderr)
         head = ms_per_s[0]
         worker = statistics.mean(ms_per_s[1:])
-        rss = statistics.mean(smaps_kib(pid, "Rss") for pid in pids) / 1024.0
-        pss = statistics.mean(smaps_kib(pid, "Pss") for pid in pids) / 1024.0
+        rss = statistics.mean(field_kib(pid, "smaps_rollup", "Rss") for pid in pids) / 1024.0
+        pss = statistics.mean(field_kib(pid, "smaps_rollup", "Pss") for pid in pids) / 1024.0
         print(f"python_peers: idle Pool(2) workers: Rss {rss:.1f} MiB, Pss {pss:.1f} MiB, "
-              f"Pss_Anon {smaps_kib(pids[0], 'Pss_Anon')} kB (first worker)", file=sys.stderr)
+              f"Pss_Anon {field_kib(pids[0], 'smaps_rollup', 'Pss_Anon'):.0f} kB (first worker)", file=sys.stderr)
         if [p.pid for p in pool._pool] != pids:
             raise Failure("a pool worker was replaced while idle")
     return head, worker, rss, pss
